@@ -1,0 +1,42 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "jmirror",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "jmirror", targets: ["jmirror"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        .target(name: "Digest", dependencies: ["CCrypto"]),
+        .target(name: "Transport", dependencies: [
+            "CCurl", "Digest", .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "JMAP", dependencies: ["Transport", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Store", dependencies: ["Digest", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "Formats"),
+        .target(name: "Mirror", dependencies: [
+            "JMAP", "Store", "Formats",
+            .product(name: "TOMLKit", package: "TOMLKit"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "jmirror", dependencies: [
+            "Mirror", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "TestSupport", dependencies: ["JMAP", "Transport"], path: "Tests/TestSupport",
+                resources: [.copy("fault_proxy.py")]),
+        .testTarget(name: "UnitTests", dependencies: ["JMAP", "Transport", "Mirror", "Store", "Formats", "Digest", "TestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["JMAP", "Transport", "Mirror", "Store", "Digest", "TestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

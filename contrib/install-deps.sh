@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Installs every Debian package jmirror needs to build, test and run its test server, on Debian 12.
+# Idempotent: a machine that already has everything pays one dpkg query, no apt-get.
+set -euo pipefail
+
+build_pkgs=(libcurl4-openssl-dev libssl-dev libarchive-dev libsqlite3-dev zlib1g-dev libzstd-dev pkg-config)
+# cyrus-* come from bookworm-backports (3.10.1); sasl2-bin makes users; isync is the benchmark peer.
+server_pkgs=(cyrus-imapd cyrus-caldav cyrus-admin cyrus-clients sasl2-bin)
+other_pkgs=(isync python3-venv)
+
+missing() {
+  local p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"
+  done
+}
+
+need_build=$(missing "${build_pkgs[@]}" "${other_pkgs[@]}")
+need_server=$(missing "${server_pkgs[@]}")
+cyrus_version=$(dpkg-query -W -f='${Version}' cyrus-common 2>/dev/null || true)
+case "$cyrus_version" in 3.10.*) ;; *) need_server="${server_pkgs[*]}" ;; esac
+
+if [ -z "$need_build" ] && [ -z "$need_server" ]; then
+  echo "install-deps: everything is installed (cyrus $cyrus_version)"
+  exit 0
+fi
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+
+# Package scripts must not start system services (cyrus, exim4): we run a private instance only.
+created_policy=0
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+  $SUDO chmod +x /usr/sbin/policy-rc.d
+  created_policy=1
+fi
+trap '[ $created_policy = 1 ] && $SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+
+if [ -n "$need_server" ] && [ ! -f /etc/apt/sources.list.d/bookworm-backports.sources ]; then
+  $SUDO tee /etc/apt/sources.list.d/bookworm-backports.sources >/dev/null <<'SRC'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+fi
+
+$SUDO apt-get update -q
+
+if [ -n "$need_build" ]; then
+  # shellcheck disable=SC2086
+  $SUDO apt-get install -y -q --no-install-recommends $need_build
+fi
+
+if [ -n "$need_server" ]; then
+  # cyrus-common 3.10.1 depends on libclamav11, which bookworm no longer ships; only cyr_virusscan
+  # links it. An empty placeholder package satisfies apt.
+  if ! dpkg-query -W -f='${Status}' libclamav11 2>/dev/null | grep -q 'install ok installed'; then
+    tmp=$(mktemp -d)
+    mkdir -p "$tmp/libclamav11/DEBIAN"
+    cat >"$tmp/libclamav11/DEBIAN/control" <<'CTL'
+Package: libclamav11
+Version: 1.0.0+jmirror-placeholder
+Architecture: all
+Maintainer: jmirror <jmirror@localhost>
+Description: empty placeholder so cyrus-common 3.10 from bookworm-backports installs
+CTL
+    dpkg-deb --build "$tmp/libclamav11" "$tmp/libclamav11.deb" >/dev/null
+    $SUDO dpkg -i "$tmp/libclamav11.deb"
+    rm -rf "$tmp"
+  fi
+  $SUDO apt-get install -y -q -t bookworm-backports "${server_pkgs[@]}"
+fi
+echo "install-deps: done (cyrus $(dpkg-query -W -f='${Version}' cyrus-common))"
