@@ -20,5 +20,7 @@ static inline CURLcode jm_easy_getinfo_ptr(CURL *h, CURLINFO i, void **v) { retu
 static inline CURLMcode jm_multi_setopt_long(CURLM *m, CURLMoption o, long v) { return curl_multi_setopt(m, o, v); }
 
 static inline long jm_pipe_multiplex(void) { return CURLPIPE_MULTIPLEX; }
+static inline long jm_auth_basic(void) { return (long)CURLAUTH_BASIC; }
+static inline long jm_auth_bearer(void) { return (long)CURLAUTH_BEARER; }
 static inline long jm_readfunc_abort(void) { return CURL_READFUNC_ABORT; }
 #endif

@@ -1,0 +1,66 @@
+import CCurl
+import Foundation
+
+/// Drives one libcurl multi handle from a dedicated thread, so blocking I/O never runs on the
+/// cooperative pool and every transfer shares connections (HTTP/2 multiplexing where offered).
+final class CurlEngine: @unchecked Sendable {
+    private let multi: UnsafeMutableRawPointer
+    private let lock = NSLock()
+    private var pendingAdds: [Transfer] = []
+    private var pendingCancels: [Transfer] = []
+    /// Only touched on the engine thread.
+    private var active: [UnsafeMutableRawPointer: Transfer] = [:]
+    private var thread: Thread?
+
+    init(maxConnectionsPerHost: Int) {
+        curl_global_init(Int(CURL_GLOBAL_DEFAULT))
+        guard let m = curl_multi_init() else { preconditionFailure("curl_multi_init failed: out of memory") }
+        multi = m
+        jm_multi_setopt_long(multi, CURLMOPT_PIPELINING, jm_pipe_multiplex())
+        jm_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, maxConnectionsPerHost)
+        let thread = Thread { [unowned self] in self.run() }
+        thread.name = "jmirror-curl"
+        thread.stackSize = 1 << 20
+        self.thread = thread
+        thread.start()
+    }
+
+    func submit(_ transfer: Transfer) {
+        lock.withLock { pendingAdds.append(transfer) }
+        curl_multi_wakeup(multi)
+    }
+
+    func cancel(_ transfer: Transfer) {
+        lock.withLock { pendingCancels.append(transfer) }
+        curl_multi_wakeup(multi)
+    }
+
+    private func run() {
+        var running: Int32 = 0
+        while true {
+            let (adds, cancels) = lock.withLock { () -> ([Transfer], [Transfer]) in
+                defer { pendingAdds.removeAll(); pendingCancels.removeAll() }
+                return (pendingAdds, pendingCancels)
+            }
+            for t in adds {
+                active[t.easy] = t
+                curl_multi_add_handle(multi, t.easy)
+            }
+            for t in cancels where active[t.easy] != nil {
+                curl_multi_remove_handle(multi, t.easy)
+                active[t.easy] = nil
+                t.cancel()
+            }
+            curl_multi_perform(multi, &running)
+            var left: Int32 = 0
+            while let message = curl_multi_info_read(multi, &left) {
+                guard message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle,
+                      let t = active.removeValue(forKey: easy) else { continue }
+                let code = message.pointee.data.result
+                curl_multi_remove_handle(multi, easy)
+                t.finish(code: code)
+            }
+            curl_multi_poll(multi, nil, 0, 1000, nil)
+        }
+    }
+}

@@ -1,0 +1,102 @@
+import CCurl
+import Foundation
+import Logging
+
+public struct TransportOptions: Sendable {
+    public var connectTimeout: Double = 15
+    /// Seconds without a single byte before a transfer is abandoned.
+    public var idleTimeout: Double = 60
+    /// Transfers in flight at once through this client, whatever their kind.
+    public var maxInFlight: Int = 8
+    public var maxConnectionsPerHost: Int = 8
+    /// The one opt-out from TLS: allows `http://` to loopback addresses only (a local test
+    /// server). TLS verification itself is never turned off.
+    public var allowInsecureLoopbackHTTP = false
+    public var retry = RetryPolicy()
+    public var userAgent = "jmirror/0.1"
+
+    public init() {}
+}
+
+/// The production transport: libcurl, HTTP/2 where the server speaks it (ALPN over TLS, h2c
+/// upgrade on plain loopback), one shared multi handle, retries with backoff. Proxies come from
+/// the usual environment variables (`https_proxy`, `no_proxy` …), which libcurl reads itself.
+public final class CurlHTTPClient: HTTPTransport {
+    private let engine: CurlEngine
+    private let limiter: AsyncLimiter
+    public let options: TransportOptions
+    private let logger: Logger
+
+    public init(options: TransportOptions = TransportOptions(), logger: Logger = Logger(label: "jmirror.http")) {
+        self.options = options
+        self.engine = CurlEngine(maxConnectionsPerHost: options.maxConnectionsPerHost)
+        self.limiter = AsyncLimiter(limit: options.maxInFlight)
+        self.logger = logger
+    }
+
+    public func perform(_ request: HTTPRequest, sink: ResponseSink) async throws -> HTTPResponse {
+        try checkScheme(request.url)
+        var attempt = 1
+        while true {
+            if case let .file(fd) = sink, attempt > 1 {
+                // A retried download rewrites its file from the start.
+                ftruncate(fd, 0)
+                lseek(fd, 0, SEEK_SET)
+            }
+            let outcome: Result<HTTPResponse, Error>
+            do {
+                outcome = .success(try await limiter.withPermit { try await self.performOnce(request, sink: sink) })
+            } catch let error as TransportError where error.isRetryable {
+                outcome = .failure(error)
+            }
+            let retryAfter: Double?
+            switch outcome {
+            case let .success(response):
+                guard RetryPolicy.isRetryable(status: response.status), attempt < options.retry.maxAttempts else {
+                    return response
+                }
+                retryAfter = RetryPolicy.parseRetryAfter(response.headers["retry-after"])
+                if let retryAfter, retryAfter > options.retry.maxRetryAfter { return response }
+                logger.info("HTTP \(response.status) from \(request.url.host ?? "?"), retrying",
+                            metadata: ["attempt": "\(attempt)", "retryAfter": "\(retryAfter.map { "\($0)" } ?? "-")"])
+            case let .failure(error):
+                guard attempt < options.retry.maxAttempts else { throw error }
+                retryAfter = nil
+                logger.info("\(error), retrying", metadata: ["attempt": "\(attempt)"])
+            }
+            let delay = options.retry.delay(afterAttempt: attempt, retryAfter: retryAfter)
+            try await Task.sleep(nanoseconds: UInt64(delay * 1_000_000_000))
+            attempt += 1
+        }
+    }
+
+    private func performOnce(_ request: HTTPRequest, sink: ResponseSink) async throws -> HTTPResponse {
+        let transfer = try Transfer(request: request, sink: sink, options: options)
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                transfer.start(continuation)
+                engine.submit(transfer)
+            }
+        } onCancel: {
+            engine.cancel(transfer)
+        }
+    }
+
+    private func checkScheme(_ url: URL) throws {
+        switch url.scheme?.lowercased() {
+        case "https": return
+        case "http" where options.allowInsecureLoopbackHTTP && CurlHTTPClient.isLoopback(url.host):
+            return
+        default:
+            throw TransportError.insecureURLRefused(url: url.absoluteString)
+        }
+    }
+
+    public static func isLoopback(_ host: String?) -> Bool {
+        guard var host = host?.lowercased() else { return false }
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        if host == "localhost" || host == "::1" { return true }
+        let parts = host.split(separator: ".")
+        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
+    }
+}
