@@ -51,16 +51,18 @@ public actor JMAPClient {
     /// Connects to a session URL, or discovers one from a host name or e-mail address through
     /// `/.well-known/jmap` (RFC 8620 §2.2), following redirects.
     public static func connect(to input: String, credentials: Credentials, transport: HTTPTransport,
+                               plainHTTPForLoopback: Bool = false,
                                logger: Logger = Logger(label: "jmirror.jmap")) async throws -> JMAPClient {
-        let url = try sessionURL(for: input)
+        let url = try sessionURL(for: input, plainHTTPForLoopback: plainHTTPForLoopback)
         let session = try await fetchSession(url: url, transport: transport, credentials: credentials)
         return JMAPClient(session: session, transport: transport, credentials: credentials, logger: logger)
     }
 
     /// Where to ask for the Session: a URL with a path is used as given; a bare host, a URL with no
     /// path, or an e-mail address becomes `https://host/.well-known/jmap`. (DNS SRV lookup is not
-    /// done: name the host that serves JMAP.)
-    public static func sessionURL(for input: String) throws -> URL {
+    /// done: name the host that serves JMAP.) With `plainHTTPForLoopback`, a bare loopback host is
+    /// asked over http (a local test server).
+    public static func sessionURL(for input: String, plainHTTPForLoopback: Bool = false) throws -> URL {
         let trimmed = input.trimmingCharacters(in: .whitespaces)
         guard !trimmed.isEmpty else { throw JMAPError.discovery(input: input, reason: "empty") }
         if trimmed.contains("://") {
@@ -78,6 +80,9 @@ public actor JMAPClient {
         guard !host.isEmpty, !host.contains("/"), !host.contains(" "),
               let url = URL(string: "https://\(host)/.well-known/jmap"), url.host != nil else {
             throw JMAPError.discovery(input: input, reason: "not a URL, host name or e-mail address")
+        }
+        if plainHTTPForLoopback, CurlHTTPClient.isLoopback(url.host) {
+            return URL(string: "http://\(host)/.well-known/jmap")!
         }
         return url
     }

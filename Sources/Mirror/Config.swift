@@ -1,0 +1,172 @@
+import Foundation
+import TOMLKit
+
+/// A configuration problem, always with the file and key so a user can fix it.
+public struct ConfigError: Error, CustomStringConvertible, Sendable {
+    public var file: String
+    public var key: String?
+    public var message: String
+
+    public var description: String {
+        key.map { "\(file): \($0): \(message)" } ?? "\(file): \(message)"
+    }
+}
+
+public enum AuthKind: String, Sendable, Codable { case basic, bearer }
+
+/// Where an account's password or token comes from. The secret itself is read only when needed
+/// and never stored in a value that gets printed.
+public enum SecretSource: Sendable, Equatable {
+    case command(String)
+    case file(String)
+    case environment(String)
+}
+
+public struct AccountConfig: Sendable {
+    public var name: String
+    public var url: String
+    public var username: String
+    public var auth: AuthKind
+    public var secret: SecretSource
+    public var profile: Profile?
+    public var allowInsecureHTTP: Bool
+}
+
+public struct MirrorConfig: Sendable {
+    public var file: String
+    public var mirrorPath: String
+    public var accounts: [AccountConfig]
+    /// Things worth saying but not fatal (permissions).
+    public var warnings: [String]
+
+    public func accounts(named names: [String]) throws -> [AccountConfig] {
+        if names.isEmpty { return accounts }
+        return try names.map { name in
+            guard let a = accounts.first(where: { $0.name == name }) else {
+                throw ConfigError(file: file, key: nil, message: "no account named \"\(name)\" (configured: \(accounts.map(\.name).joined(separator: ", ")))")
+            }
+            return a
+        }
+    }
+}
+
+public enum ConfigLoader {
+    /// `--config` wins, then `$JMIRROR_CONFIG`, then `$XDG_CONFIG_HOME/jmirror/config.toml`,
+    /// then `~/.config/jmirror/config.toml`.
+    public static func defaultPath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let p = environment["JMIRROR_CONFIG"], !p.isEmpty { return p }
+        if let x = environment["XDG_CONFIG_HOME"], !x.isEmpty { return x + "/jmirror/config.toml" }
+        return (environment["HOME"] ?? NSHomeDirectory()) + "/.config/jmirror/config.toml"
+    }
+
+    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment,
+                            profiles: ProfileCatalog = ProfileCatalog()) throws -> MirrorConfig {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigError(file: path, key: nil, message: FileManager.default.fileExists(atPath: path)
+                ? "cannot be read" : "does not exist (create it, or name another with --config or JMIRROR_CONFIG)")
+        }
+        var warnings: [String] = []
+        if let w = FilePermissions.warnIfShared(path, what: "config file") { warnings.append(w) }
+        let table: TOMLTable
+        do {
+            table = try TOMLTable(string: String(decoding: data, as: UTF8.self))
+        } catch let e as TOMLParseError {
+            throw ConfigError(file: path, key: nil, message: "line \(e.source.begin.line), column \(e.source.begin.column): \(e.description)")
+        }
+        for key in table.keys where !["mirror", "account"].contains(key) {
+            throw ConfigError(file: path, key: key, message: "unknown section (expected [mirror] and [account.NAME])")
+        }
+        let home = environment["HOME"] ?? NSHomeDirectory()
+        guard let mirror = table["mirror"]?.table else {
+            throw ConfigError(file: path, key: "mirror", message: "missing [mirror] section with path = \"…\"")
+        }
+        try checkKeys(mirror, allowed: ["path"], file: path, section: "mirror")
+        guard let rawPath = mirror["path"]?.string, !rawPath.isEmpty else {
+            throw ConfigError(file: path, key: "mirror.path", message: "must be a non-empty string")
+        }
+        var accounts: [AccountConfig] = []
+        let accountTable = table["account"]?.table
+        for name in (accountTable?.keys ?? []).sorted() {
+            guard let t = accountTable?[name]?.table else {
+                throw ConfigError(file: path, key: "account.\(name)", message: "must be a table: [account.\(name)]")
+            }
+            accounts.append(try account(name: name, table: t, file: path, profiles: profiles))
+        }
+        if accounts.isEmpty {
+            throw ConfigError(file: path, key: "account", message: "no accounts: add an [account.NAME] section")
+        }
+        return MirrorConfig(file: path, mirrorPath: expandHome(rawPath, home: home), accounts: accounts, warnings: warnings)
+    }
+
+    static let accountKeys: Set<String> = ["url", "username", "auth", "password_command", "password_file", "password_env",
+                                           "profile", "allow_insecure_http"]
+
+    static func account(name: String, table t: TOMLTable, file: String, profiles: ProfileCatalog) throws -> AccountConfig {
+        let prefix = "account.\(name)"
+        guard name.range(of: "^[A-Za-z0-9][A-Za-z0-9._-]*$", options: .regularExpression) != nil else {
+            throw ConfigError(file: file, key: prefix, message: "account names may use letters, digits, '.', '_' and '-' (it names a folder)")
+        }
+        try checkKeys(t, allowed: accountKeys, file: file, section: prefix)
+        func string(_ key: String) throws -> String? {
+            guard let v = t[key] else { return nil }
+            guard let s = v.string else { throw ConfigError(file: file, key: "\(prefix).\(key)", message: "must be a string") }
+            return s
+        }
+        var profile: Profile?
+        if let p = try string("profile") {
+            do {
+                profile = try profiles.load(p)
+            } catch let e as ConfigError {
+                throw ConfigError(file: file, key: "\(prefix).profile", message: e.description)
+            }
+        }
+        guard let url = try string("url") ?? profile?.sessionURL else {
+            throw ConfigError(file: file, key: "\(prefix).url", message: "missing: a session URL, or a host or e-mail address to discover from")
+        }
+        guard let username = try string("username"), !username.isEmpty else {
+            throw ConfigError(file: file, key: "\(prefix).username", message: "missing")
+        }
+        let authText = try string("auth") ?? profile?.auth?.rawValue ?? "basic"
+        guard let auth = AuthKind(rawValue: authText) else {
+            throw ConfigError(file: file, key: "\(prefix).auth", message: "must be \"basic\" or \"bearer\", not \"\(authText)\"")
+        }
+        var sources: [SecretSource] = []
+        if let c = try string("password_command") { sources.append(.command(c)) }
+        if let f = try string("password_file") { sources.append(.file(f)) }
+        if let e = try string("password_env") { sources.append(.environment(e)) }
+        guard sources.count == 1, let secret = sources.first else {
+            throw ConfigError(file: file, key: prefix, message: sources.isEmpty
+                ? "no secret: set one of password_command, password_file or password_env"
+                : "set only one of password_command, password_file and password_env")
+        }
+        var insecure = false
+        if let v = t["allow_insecure_http"] {
+            guard let b = v.bool else { throw ConfigError(file: file, key: "\(prefix).allow_insecure_http", message: "must be true or false") }
+            insecure = b
+        }
+        return AccountConfig(name: name, url: url, username: username, auth: auth, secret: secret,
+                             profile: profile, allowInsecureHTTP: insecure)
+    }
+
+    static func checkKeys(_ t: TOMLTable, allowed: Set<String>, file: String, section: String) throws {
+        for key in t.keys where !allowed.contains(key) {
+            throw ConfigError(file: file, key: "\(section).\(key)",
+                              message: "unknown key (known: \(allowed.sorted().joined(separator: ", ")))")
+        }
+    }
+
+    public static func expandHome(_ path: String, home: String) -> String {
+        if path == "~" { return home }
+        if path.hasPrefix("~/") { return home + path.dropFirst(1) }
+        return path
+    }
+}
+
+enum FilePermissions {
+    /// A warning when group or others may read the file.
+    static func warnIfShared(_ path: String, what: String) -> String? {
+        var st = stat()
+        guard stat(path, &st) == 0, st.st_mode & 0o044 != 0 else { return nil }
+        return "warning: \(what) \(path) is readable by other users (mode \(String(st.st_mode & 0o777, radix: 8))): chmod 600 \(path)"
+    }
+}

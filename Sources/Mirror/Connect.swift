@@ -1,0 +1,55 @@
+import Foundation
+import JMAP
+import Logging
+import Transport
+
+/// Turns a configured account into an authenticated JMAP client.
+public enum Connector {
+    public static func transport(for account: AccountConfig, logger: Logger) -> CurlHTTPClient {
+        var options = TransportOptions()
+        options.allowInsecureLoopbackHTTP = account.allowInsecureHTTP
+        return CurlHTTPClient(options: options, logger: logger)
+    }
+
+    public static func connect(_ account: AccountConfig, logger: Logger,
+                               warn: (String) -> Void = { _ in }) async throws -> JMAPClient {
+        let secret = try SecretReader.read(account, warn: warn)
+        let credentials: Credentials = account.auth == .basic
+            ? .basic(username: account.username, password: secret) : .bearer(token: secret)
+        return try await JMAPClient.connect(to: account.url, credentials: credentials,
+                                            transport: transport(for: account, logger: logger),
+                                            plainHTTPForLoopback: account.allowInsecureHTTP, logger: logger)
+    }
+}
+
+/// What a failure means for the exit code, and a one-line kind for `--json`.
+public enum ErrorClassifier {
+    public static func status(for error: Error) -> ExitStatus {
+        switch error {
+        case is ConfigError, is SecretError: return .usage
+        case let e as JMAPError:
+            switch e {
+            case .authentication: return .authentication
+            case let .transport(_, _, retryable): return retryable ? .unavailable : .localIO
+            case .discovery: return .unavailable
+            case .http(_, let status, _) where status >= 500: return .unavailable
+            default: return .protocolError
+            }
+        case is CancellationError: return .interrupted
+        default: return .partialFailure
+        }
+    }
+
+    public static func kind(for error: Error) -> String {
+        switch status(for: error) {
+        case .usage: return "config"
+        case .authentication: return "authentication"
+        case .unavailable: return "unreachable"
+        case .protocolError: return "protocol"
+        case .localIO: return "local-io"
+        case .interrupted: return "interrupted"
+        case .safetyGuard: return "safety-guard"
+        default: return "error"
+        }
+    }
+}

@@ -1,0 +1,69 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Mirror
+
+@main
+struct JMirror: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "jmirror",
+        abstract: "Keep a complete, restorable copy of JMAP accounts.",
+        discussion: """
+            Exit codes: 0 success, 1 some items failed, 64 usage or configuration error, 65 safety guard \
+            refused, 69 server unreachable, 74 local I/O error, 76 server protocol error, 77 authentication \
+            failed, 130 interrupted.
+            """,
+        subcommands: [Doctor.self])
+
+    // Declared here too so that `jmirror --config FILE doctor` parses; subcommands read the same
+    // values through their own option group.
+    @OptionGroup var global: GlobalOptions
+}
+
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: "Configuration file (default: $JMIRROR_CONFIG, else $XDG_CONFIG_HOME/jmirror/config.toml).")
+    var config: String?
+
+    @Flag(name: .shortAndLong, help: "Log more (repeat for debug).")
+    var verbose: Int
+
+    func loadConfig() throws -> MirrorConfig {
+        let config = try ConfigLoader.load(path: self.config ?? ConfigLoader.defaultPath())
+        for w in config.warnings { Console.error(w) }
+        return config
+    }
+
+    func makeLogger() -> Logger {
+        let level: Logger.Level = verbose >= 2 ? .debug : verbose == 1 ? .info : .warning
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+        return Logger(label: "jmirror")
+    }
+}
+
+/// stdout for results, stderr for everything else (stdout to a pipe is block-buffered, and
+/// scripts read it).
+enum Console {
+    static func out(_ s: String) {
+        FileHandle.standardOutput.write(Data((s + "\n").utf8))
+    }
+
+    static func error(_ s: String) {
+        FileHandle.standardError.write(Data((s + "\n").utf8))
+    }
+
+    static func json<T: Encodable>(_ value: T) {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes, .prettyPrinted]
+        if let data = try? e.encode(value) { out(String(decoding: data, as: UTF8.self)) }
+    }
+
+    /// Prints a failure and turns it into the documented exit code.
+    static func fail(_ error: Error) -> ExitCode {
+        self.error("jmirror: \(error)")
+        return ExitCode(ErrorClassifier.status(for: error).rawValue)
+    }
+}
