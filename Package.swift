@@ -34,7 +34,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "TestSupport", dependencies: ["JMAP", "Transport"], path: "Tests/TestSupport",
-                resources: [.copy("fault_proxy.py")]),
+                exclude: ["fault_proxy.py"]),
         .testTarget(name: "UnitTests", dependencies: ["JMAP", "Transport", "Mirror", "Store", "Formats", "Digest", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["JMAP", "Transport", "Mirror", "Store", "Digest", "TestSupport"]),
     ],

@@ -10,7 +10,7 @@ final class CurlEngine: @unchecked Sendable {
     private var pendingCancels: [Transfer] = []
     /// Only touched on the engine thread.
     private var active: [UnsafeMutableRawPointer: Transfer] = [:]
-    private var thread: Thread?
+    private var stopping = false
 
     init(maxConnectionsPerHost: Int) {
         curl_global_init(Int(CURL_GLOBAL_DEFAULT))
@@ -18,11 +18,17 @@ final class CurlEngine: @unchecked Sendable {
         multi = m
         jm_multi_setopt_long(multi, CURLMOPT_PIPELINING, jm_pipe_multiplex())
         jm_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, maxConnectionsPerHost)
-        let thread = Thread { [unowned self] in self.run() }
+        // The thread keeps the engine alive until `shutdown()` lets the loop end.
+        let thread = Thread { self.run() }
         thread.name = "jmirror-curl"
         thread.stackSize = 1 << 20
-        self.thread = thread
         thread.start()
+    }
+
+    /// Fails what is still in flight and ends the thread; called when the owning client goes away.
+    func shutdown() {
+        lock.withLock { stopping = true }
+        curl_multi_wakeup(multi)
     }
 
     func submit(_ transfer: Transfer) {
@@ -38,9 +44,18 @@ final class CurlEngine: @unchecked Sendable {
     private func run() {
         var running: Int32 = 0
         while true {
-            let (adds, cancels) = lock.withLock { () -> ([Transfer], [Transfer]) in
+            let (adds, cancels, stop) = lock.withLock { () -> ([Transfer], [Transfer], Bool) in
                 defer { pendingAdds.removeAll(); pendingCancels.removeAll() }
-                return (pendingAdds, pendingCancels)
+                return (pendingAdds, pendingCancels, stopping)
+            }
+            if stop {
+                for t in Array(active.values) + adds {
+                    curl_multi_remove_handle(multi, t.easy)
+                    t.cancel()
+                }
+                active.removeAll()
+                curl_multi_cleanup(multi)
+                return
             }
             for t in adds {
                 active[t.easy] = t

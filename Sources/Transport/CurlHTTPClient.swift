@@ -34,6 +34,8 @@ public final class CurlHTTPClient: HTTPTransport {
         self.logger = logger
     }
 
+    deinit { engine.shutdown() }
+
     public func perform(_ request: HTTPRequest, sink: ResponseSink) async throws -> HTTPResponse {
         try checkScheme(request.url)
         var attempt = 1

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""A tiny fault-injecting HTTP/1.1 proxy for jmirror's tests, put in front of the real test server.
+
+  fault_proxy.py --upstream http://127.0.0.1:PORT [--fail N --status S [--retry-after V]]
+
+The first N requests get status S (with Retry-After: V when given); every later one is forwarded.
+Prints "PORT <n>" once listening. GET /__stats answers {"requests": count} and is not counted.
+"""
+import argparse, http.client, json, sys, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+HOP = {"connection", "keep-alive", "upgrade", "http2-settings", "transfer-encoding", "proxy-connection", "te", "trailer"}
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--upstream", required=True)
+    ap.add_argument("--fail", type=int, default=0)
+    ap.add_argument("--status", type=int, default=503)
+    ap.add_argument("--retry-after")
+    args = ap.parse_args()
+    up = urlsplit(args.upstream)
+    lock = threading.Lock()
+    state = {"requests": 0}
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *a):
+            pass
+
+        def handle_any(self):
+            if self.path == "/__stats":
+                body = json.dumps(state).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            with lock:
+                state["requests"] += 1
+                n = state["requests"]
+            if n <= args.fail:
+                payload = json.dumps({"type": "about:blank", "status": args.status, "detail": "injected fault"}).encode()
+                self.send_response(args.status)
+                if args.retry_after is not None:
+                    self.send_header("Retry-After", args.retry_after)
+                self.send_header("Content-Type", "application/problem+json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+                return
+            conn = http.client.HTTPConnection(up.hostname, up.port, timeout=120)
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
+            conn.request(self.command, self.path, body=body, headers=headers)
+            resp = conn.getresponse()
+            data = resp.read()
+            self.send_response(resp.status)
+            for k, v in resp.getheaders():
+                if k.lower() not in HOP and k.lower() != "content-length":
+                    self.send_header(k, v)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            conn.close()
+
+        do_GET = do_POST = do_PUT = do_DELETE = handle_any
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    print("PORT %d" % server.server_address[1], flush=True)
+    server.serve_forever()
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+import Foundation
+import JMAP
+import Transport
+
+public struct TestServerUnavailable: Error, CustomStringConvertible {
+    public var description: String
+}
+
+/// The private Cyrus started by contrib/test-server/start.sh (via `make test`), read from its
+/// server.env. Tests that need it fail when it is missing: they never skip.
+public struct TestServer: Sendable {
+    public var httpBase: URL
+    public var imapPort: Int
+    public var lmtpPort: Int
+    public var users: [String]
+    public var passwordPrefix: String
+    public var base: String
+
+    public static func load() throws -> TestServer {
+        let env = ProcessInfo.processInfo.environment
+        let path = env["JMIRROR_TEST_SERVER_ENV"] ?? "/tmp/jmirror-test-server/server.env"
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw TestServerUnavailable(description:
+                "no test server: \(path) is missing. Run the tests with `make test`, which installs and starts Cyrus "
+                + "(or start it with contrib/test-server/start.sh and set JMIRROR_TEST_SERVER_ENV).")
+        }
+        var values: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            guard let eq = line.firstIndex(of: "=") else { continue }
+            values[String(line[..<eq])] = String(line[line.index(after: eq)...]).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+        }
+        guard let http = values["JMIRROR_TEST_HTTP"].flatMap(URL.init(string:)),
+              let imap = values["JMIRROR_TEST_IMAP_PORT"].flatMap(Int.init),
+              let lmtp = values["JMIRROR_TEST_LMTP_PORT"].flatMap(Int.init) else {
+            throw TestServerUnavailable(description: "\(path) is incomplete")
+        }
+        return TestServer(httpBase: http, imapPort: imap, lmtpPort: lmtp,
+                          users: (values["JMIRROR_TEST_USERS"] ?? "").split(separator: " ").map(String.init),
+                          passwordPrefix: values["JMIRROR_TEST_PASSWORD_PREFIX"] ?? "secret-",
+                          base: values["JMIRROR_TEST_BASE"] ?? "")
+    }
+
+    public func password(_ user: String) -> String { passwordPrefix + user }
+
+    public var hostPort: String { "\(httpBase.host!):\(httpBase.port!)" }
+
+    public static func transport(retry: RetryPolicy = RetryPolicy(maxAttempts: 4, baseDelay: 0.05, maxDelay: 0.5)) -> CurlHTTPClient {
+        var options = TransportOptions()
+        options.allowInsecureLoopbackHTTP = true
+        options.retry = retry
+        return CurlHTTPClient(options: options)
+    }
+
+    public func client(_ user: String = "alice", transport: HTTPTransport = TestServer.transport()) async throws -> JMAPClient {
+        try await JMAPClient.connect(to: httpBase.absoluteString + "/jmap",
+                                     credentials: .basic(username: user, password: password(user)),
+                                     transport: transport)
+    }
+}
+
+/// A running fault_proxy.py; stopped when released.
+public final class FaultProxy: @unchecked Sendable {
+    public let port: Int
+    private let process: Process
+
+    public init(upstream: URL, fail: Int = 0, status: Int = 503, retryAfter: String? = nil) throws {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("fault_proxy.py").path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        var args = ["python3", script, "--upstream", upstream.absoluteString, "--fail", "\(fail)", "--status", "\(status)"]
+        if let retryAfter { args += ["--retry-after", retryAfter] }
+        p.arguments = args
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        process = p
+        var line = Data()
+        while !line.contains(UInt8(ascii: "\n")) {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            line.append(chunk)
+        }
+        let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard text.hasPrefix("PORT "), let port = Int(text.dropFirst(5)) else {
+            p.terminate()
+            throw TestServerUnavailable(description: "fault proxy did not start: \(text)")
+        }
+        self.port = port
+    }
+
+    // Foundation reaps the child itself; waitUntilExit() from a test's thread can hang on Linux.
+    deinit { kill(process.processIdentifier, SIGKILL) }
+
+    public var url: URL { URL(string: "http://127.0.0.1:\(port)")! }
+
+    /// Requests the proxy has seen (faults and forwards), read from the proxy itself.
+    public func requestCount() async throws -> Int {
+        let r = try await TestServer.transport(retry: .none).perform(
+            HTTPRequest(url: url.appendingPathComponent("__stats")), sink: .memory(limit: 1 << 16))
+        return try JSONValue.decode(r.body)["requests"]?.intValue ?? -1
+    }
+}
+
+/// Records requests and answers them with a closure: for unit tests of the protocol layer.
+public final class RecordingTransport: HTTPTransport, @unchecked Sendable {
+    private let lock = NSLock()
+    private var _requests: [HTTPRequest] = []
+    private let handler: @Sendable (HTTPRequest) throws -> HTTPResponse
+
+    public init(handler: @escaping @Sendable (HTTPRequest) throws -> HTTPResponse) {
+        self.handler = handler
+    }
+
+    public var requests: [HTTPRequest] { lock.withLock { _requests } }
+
+    public func perform(_ request: HTTPRequest, sink: ResponseSink) async throws -> HTTPResponse {
+        lock.withLock { _requests.append(request) }
+        return try handler(request)
+    }
+
+    public static func json(_ value: JSONValue, status: Int = 200, url: URL) -> HTTPResponse {
+        HTTPResponse(status: status, headers: ["content-type": "application/json"], body: value.encoded(), effectiveURL: url)
+    }
+
+    /// The JSON body a request carried.
+    public static func body(_ request: HTTPRequest) -> JSONValue? {
+        if case let .data(d, _) = request.body { return try? JSONValue.decode(d) }
+        return nil
+    }
+}
+
+/// Peak resident memory of this process so far (VmHWM), in bytes.
+public func peakRSS() -> Int {
+    guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+    for line in s.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        let kb = line.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+        return kb * 1024
+    }
+    return 0
+}
+
+/// Resets VmHWM to the current RSS (Linux ≥ 4.0), so a later `peakRSS()` measures one operation.
+public func resetPeakRSS() {
+    if let fd = FileHandle(forWritingAtPath: "/proc/self/clear_refs") {
+        fd.write(Data("5".utf8))
+        try? fd.close()
+    }
+}
