@@ -35,7 +35,8 @@ let package = Package(
         ]),
         .target(name: "TestSupport", dependencies: ["JMAP", "Transport"], path: "Tests/TestSupport",
                 exclude: ["fault_proxy.py"]),
-        .testTarget(name: "UnitTests", dependencies: ["JMAP", "Transport", "Mirror", "Store", "Formats", "Digest", "TestSupport"]),
+        .testTarget(name: "UnitTests", dependencies: ["JMAP", "Transport", "Mirror", "Store", "Formats", "Digest", "TestSupport"],
+                    exclude: ["Fixtures"]),
         .testTarget(name: "IntegrationTests", dependencies: ["JMAP", "Transport", "Mirror", "Store", "Digest", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

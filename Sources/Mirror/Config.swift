@@ -30,6 +30,17 @@ public struct AccountConfig: Sendable {
     public var secret: SecretSource
     public var profile: Profile?
     public var allowInsecureHTTP: Bool
+
+    public init(name: String, url: String, username: String, auth: AuthKind, secret: SecretSource, profile: Profile?,
+                allowInsecureHTTP: Bool) {
+        self.name = name
+        self.url = url
+        self.username = username
+        self.auth = auth
+        self.secret = secret
+        self.profile = profile
+        self.allowInsecureHTTP = allowInsecureHTTP
+    }
 }
 
 public struct MirrorConfig: Sendable {

@@ -1,0 +1,157 @@
+import Foundation
+import Mirror
+import Testing
+
+/// A temporary directory with files, removed at the end of the test.
+final class Scratch {
+    let path: String
+
+    init() throws {
+        path = FileManager.default.temporaryDirectory.appendingPathComponent("jmirror-test-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+
+    @discardableResult
+    func write(_ name: String, _ text: String, mode: Int = 0o600) -> String {
+        let p = path + "/" + name
+        FileManager.default.createFile(atPath: p, contents: Data(text.utf8), attributes: [.posixPermissions: mode])
+        return p
+    }
+}
+
+let profilesDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../profiles").standardized.path
+
+@Suite("Configuration")
+struct ConfigTests {
+    let catalog = ProfileCatalog(directories: [profilesDir])
+
+    @Test("the documented example parses, with ~ expanded and profile defaults applied")
+    func documentedShape() throws {
+        let s = try Scratch()
+        let file = s.write("config.toml", """
+            [mirror]
+            path = "~/Backups/jmirror"                 # mirror root
+
+            [account.work]                             # "work" names the account everywhere
+            url = "https://api.fastmail.com/jmap/session"
+            username = "me@example.com"
+            auth = "basic"
+            password_command = "pass show jmap/work"
+            profile = "fastmail"
+            allow_insecure_http = false
+
+            [account.home]
+            username = "me@example.org"
+            password_env = "HOME_JMAP"
+            profile = "fastmail"
+            """)
+        let c = try ConfigLoader.load(path: file, environment: ["HOME": "/home/me"], profiles: catalog)
+        #expect(c.mirrorPath == "/home/me/Backups/jmirror")
+        #expect(c.accounts.map(\.name) == ["home", "work"])
+        let work = try #require(c.accounts.first { $0.name == "work" })
+        #expect(work.auth == .basic)  // explicit beats the profile's bearer
+        #expect(work.secret == .command("pass show jmap/work"))
+        #expect(work.profile?.name == "Fastmail")
+        let home = try #require(c.accounts.first { $0.name == "home" })
+        #expect(home.url == "https://api.fastmail.com/jmap/session")  // from the profile
+        #expect(home.auth == .bearer)
+        #expect(c.warnings.isEmpty)
+    }
+
+    @Test("mistakes name the file, the key and what is wrong", arguments: [
+        ("[mirror]\npath = \"/m\"\n[account.a]\nurl = \"x\"\npassword_env = \"V\"\n", "account.a.username", "missing"),
+        ("[mirror]\npath = \"/m\"\n[account.a]\nurl = \"x\"\nusername = \"u\"\n", "account.a", "no secret"),
+        ("[mirror]\npath = \"/m\"\n[account.a]\nurl = \"x\"\nusername = \"u\"\npassword_env = \"V\"\npassword_file = \"f\"\n", "account.a", "only one"),
+        ("[mirror]\npath = \"/m\"\n[account.a]\nurl = \"x\"\nusername = \"u\"\npassword_env = \"V\"\nauth = \"digest\"\n", "account.a.auth", "basic"),
+        ("[mirror]\npath = \"/m\"\n[account.a]\nurl = \"x\"\nusername = \"u\"\npassword_env = \"V\"\npasword = \"typo\"\n", "account.a.pasword", "unknown key"),
+        ("[mirror]\npath = \"/m\"\n[account.a]\nurl = 3\nusername = \"u\"\npassword_env = \"V\"\n", "account.a.url", "string"),
+        ("[mirror]\npath = \"/m\"\n[account.a]\nurl = \"x\"\nusername = \"u\"\npassword_env = \"V\"\nallow_insecure_http = \"yes\"\n", "account.a.allow_insecure_http", "true or false"),
+        ("[mirror]\npath = \"/m\"\n[account.a]\nusername = \"u\"\npassword_env = \"V\"\nprofile = \"nope\"\n", "account.a.profile", "no profile"),
+        ("[account.a]\nurl = \"x\"\n", "mirror", "missing"),
+        ("[mirror]\npath = \"/m\"\n", "account", "no accounts"),
+        ("[mirror]\npath = \"/m\"\n[account.\"../x\"]\nurl = \"x\"\nusername = \"u\"\npassword_env = \"V\"\n", "account.../x", "names"),
+    ])
+    func errors(toml: String, key: String, message: String) throws {
+        let s = try Scratch()
+        let file = s.write("c.toml", toml)
+        #expect {
+            try ConfigLoader.load(path: file, profiles: catalog)
+        } throws: { error in
+            guard let e = error as? ConfigError else { return false }
+            return e.file == file && e.key == key && e.message.contains(message) && "\(e)".contains(file)
+        }
+    }
+
+    @Test("a TOML syntax error says where")
+    func syntaxError() throws {
+        let s = try Scratch()
+        let file = s.write("c.toml", "[mirror]\npath = \"/m\n")
+        #expect {
+            try ConfigLoader.load(path: file, profiles: catalog)
+        } throws: { error in
+            "\(error)".contains(file) && "\(error)".contains("line 2")
+        }
+    }
+
+    @Test("a config file readable by others is loaded with a warning")
+    func permissionsWarning() throws {
+        let s = try Scratch()
+        let file = s.write("c.toml", "[mirror]\npath = \"/m\"\n[account.a]\nurl = \"x\"\nusername = \"u\"\npassword_env = \"V\"\n", mode: 0o644)
+        let c = try ConfigLoader.load(path: file, profiles: catalog)
+        #expect(c.warnings.count == 1)
+        #expect(c.warnings[0].contains("readable by other users"))
+    }
+
+    @Test("default config path: JMIRROR_CONFIG, then XDG_CONFIG_HOME, then ~/.config")
+    func defaultPath() {
+        #expect(ConfigLoader.defaultPath(environment: ["JMIRROR_CONFIG": "/a.toml", "XDG_CONFIG_HOME": "/x"]) == "/a.toml")
+        #expect(ConfigLoader.defaultPath(environment: ["XDG_CONFIG_HOME": "/x", "HOME": "/h"]) == "/x/jmirror/config.toml")
+        #expect(ConfigLoader.defaultPath(environment: ["HOME": "/h"]) == "/h/.config/jmirror/config.toml")
+    }
+
+    @Test("every shipped profile parses and cites its sources", arguments: ["cyrus", "fastmail", "stalwart"])
+    func profiles(id: String) throws {
+        let p = try catalog.load(id)
+        #expect(!p.quirks.isEmpty)
+        #expect(!p.sources.isEmpty)
+        #expect(p.auth != nil)
+    }
+}
+
+@Suite("Secrets")
+struct SecretTests {
+    func account(_ secret: SecretSource) -> AccountConfig {
+        AccountConfig(name: "a", url: "x", username: "u", auth: .basic, secret: secret, profile: nil, allowInsecureHTTP: false)
+    }
+
+    @Test("a password command's first line is the secret")
+    func command() throws {
+        #expect(try SecretReader.read(account(.command("printf 'hunter2\\nsecond line\\n'"))) == "hunter2")
+    }
+
+    @Test("a failing command's error does not repeat its output")
+    func failingCommand() {
+        #expect {
+            try SecretReader.read(account(.command("echo leaked-secret; exit 3")))
+        } throws: { error in
+            "\(error)".contains("status 3") && !"\(error)".contains("leaked-secret") && "\(error)".contains("password_command")
+        }
+    }
+
+    @Test("a password file is read, and a shared one warns")
+    func file() throws {
+        let s = try Scratch()
+        let f = s.write("pw", "s3cret\n", mode: 0o644)
+        var warnings: [String] = []
+        #expect(try SecretReader.read(account(.file(f)), warn: { warnings.append($0) }) == "s3cret")
+        #expect(warnings.count == 1 && !warnings[0].contains("s3cret"))
+    }
+
+    @Test("a missing environment variable names itself")
+    func environment() throws {
+        #expect(try SecretReader.read(account(.environment("V")), environment: ["V": "tok"]) == "tok")
+        #expect { try SecretReader.read(account(.environment("NOPE")), environment: [:]) } throws: { "\($0)".contains("NOPE") }
+    }
+}
