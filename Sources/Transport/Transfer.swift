@@ -68,7 +68,13 @@ final class Transfer: @unchecked Sendable {
                             scheme == "https" ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_2_0)
         // Wait for an existing connection to turn out multiplexable rather than opening another.
         jm_easy_setopt_long(easy, CURLOPT_PIPEWAIT, 1)
-        jm_easy_setopt_string(easy, CURLOPT_ACCEPT_ENCODING, "")
+        if case .memory = sink {
+            // JSON compresses well; blobs mostly do not, and compressing them costs the server CPU
+            // (measured: 2.2× slower downloads from Cyrus with Accept-Encoding on).
+            jm_easy_setopt_string(easy, CURLOPT_ACCEPT_ENCODING, "")
+        } else {
+            jm_easy_setopt_long(easy, CURLOPT_BUFFERSIZE, 512 * 1024)
+        }
         jm_easy_setopt_string(easy, CURLOPT_USERAGENT, options.userAgent)
         if request.followRedirects {
             jm_easy_setopt_long(easy, CURLOPT_FOLLOWLOCATION, 1)

@@ -13,7 +13,7 @@ struct JMirror: AsyncParsableCommand {
             refused, 69 server unreachable, 74 local I/O error, 76 server protocol error, 77 authentication \
             failed, 130 interrupted.
             """,
-        subcommands: [Doctor.self])
+        subcommands: [Doctor.self, Debug.self])
 
     // Declared here too so that `jmirror --config FILE doctor` parses; subcommands read the same
     // values through their own option group.

@@ -1,0 +1,20 @@
+# The two commands a new machine needs (see README.md): `make demo` and `make test`.
+.PHONY: demo test build deps bench clean
+
+demo:
+	bash contrib/demo.sh
+
+test:
+	bash contrib/test.sh
+
+deps:
+	bash contrib/install-deps.sh
+
+build: deps
+	swift build -c release
+
+bench:
+	bash contrib/bench/blob-download.sh
+
+clean:
+	rm -rf .build

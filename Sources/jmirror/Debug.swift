@@ -1,0 +1,53 @@
+import ArgumentParser
+import Foundation
+import Mirror
+
+struct Debug: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Diagnostic tools: talk to a server the way sync does, one step at a time.",
+        subcommands: [DownloadBlob.self])
+}
+
+struct DownloadBlob: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "download-blob",
+        abstract: "Download one blob by id to a file, printing its size and SHA-256.")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "Configured account name.")
+    var account: String
+
+    @Argument(help: "Blob id.")
+    var blobId: String
+
+    @Option(name: .shortAndLong, help: "Output file.")
+    var output: String
+
+    @Option(help: "JMAP account id (default: the primary mail account).")
+    var accountId: String?
+
+    func run() async throws {
+        let logger = global.makeLogger()
+        do {
+            let config = try global.loadConfig()
+            guard let account = try config.accounts(named: [account]).first else { return }
+            let client = try await Connector.connect(account, logger: logger, warn: Console.error)
+            let session = await client.session
+            guard let id = accountId ?? session.primaryAccounts["urn:ietf:params:jmap:mail"] ?? session.accounts.keys.sorted().first else {
+                throw ConfigError(file: config.file, key: nil, message: "the server lists no accounts")
+            }
+            let directory = URL(fileURLWithPath: output).deletingLastPathComponent().path
+            let started = Date()
+            let blob = try await client.download(accountId: id, blobId: blobId, into: directory)
+            guard rename(blob.temporaryPath, output) == 0 else {
+                unlink(blob.temporaryPath)
+                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: output])
+            }
+            let seconds = Date().timeIntervalSince(started)
+            Console.out("\(blob.size) bytes sha256:\(blob.sha256) in \(String(format: "%.3f", seconds)) s")
+        } catch {
+            throw Console.fail(error)
+        }
+    }
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# `make demo`: installs, builds, starts the bundled test server with sample mail, and runs jmirror
+# against it. The server stays up afterwards so you can keep trying commands.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash contrib/install-deps.sh
+swift build -c release
+bin=$(swift build -c release --show-bin-path)/jmirror
+base=${JMIRROR_DEMO_BASE:-/tmp/jmirror-demo}
+bash contrib/test-server/stop.sh "$base/server" >/dev/null
+mkdir -p "$base"
+JMIRROR_TEST_USERS="alice" bash contrib/test-server/start.sh "$base/server"
+python3 contrib/test-server/seed.py --env "$base/server/server.env" --user alice --count 60 --big-share 0.02
+# shellcheck disable=SC1091
+. "$base/server/server.env"
+umask 077
+printf '%s' "${JMIRROR_TEST_PASSWORD_PREFIX}alice" > "$base/alice.password"
+cat > "$base/config.toml" <<TOML
+[mirror]
+path = "$base/mirror"
+
+[account.demo]
+url = "${JMIRROR_TEST_HTTP#http://}"     # a host: the session is discovered via /.well-known/jmap
+username = "alice"
+password_file = "$base/alice.password"
+profile = "cyrus"
+allow_insecure_http = true              # plain HTTP, allowed only because the server is on loopback
+TOML
+echo
+echo "\$ jmirror --config $base/config.toml doctor"
+"$bin" --config "$base/config.toml" doctor
+echo
+echo "The demo server is still running. Try: $bin --config $base/config.toml doctor --json"
+echo "Stop it with: bash contrib/test-server/stop.sh $base/server"

@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""Seeds a test account with mail over IMAP APPEND: realistic sizes (mostly 2-50 KB text, some
+1-10 MB attachments), spread over INBOX and a few folders, with flags.
+
+  seed.py --env /tmp/jmirror-test-server/server.env --user alice --count 200 [--big-share 0.01] [--seed 1]
+"""
+import argparse, base64, imaplib, random, socket, time
+from email.utils import formatdate
+
+def env(path):
+    out = {}
+    for line in open(path):
+        if "=" in line:
+            k, v = line.strip().split("=", 1)
+            out[k] = v.strip('"')
+    return out
+
+WORDS = ("backup mirror mailbox account message server sync state change folder archive restore "
+         "invoice meeting project report draft family holiday photo weekend update notes").split()
+
+def message(rng, i, size, big):
+    subject = "Message %d: %s" % (i, " ".join(rng.choice(WORDS) for _ in range(4)))
+    date = formatdate(time.time() - rng.randint(0, 3 * 365 * 86400))
+    head = ("From: Sender %d <sender%d@example.org>\r\nTo: alice@example.com\r\nSubject: %s\r\nDate: %s\r\n"
+            "Message-ID: <seed-%d-%d@example.org>\r\nMIME-Version: 1.0\r\n" % (i % 50, i % 50, subject, date, i, rng.randint(0, 1 << 30)))
+    text = []
+    n = 0
+    while n < min(size, 60000):
+        line = " ".join(rng.choice(WORDS) for _ in range(12))
+        text.append(line); n += len(line) + 2
+    body_text = "\r\n".join(text) + "\r\n"
+    if not big:
+        return (head + "Content-Type: text/plain; charset=utf-8\r\n\r\n" + body_text).encode()
+    blob = base64.encodebytes(rng.randbytes(size)).replace(b"\n", b"\r\n").decode()
+    return (head + 'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\nContent-Type: text/plain\r\n\r\n%s\r\n'
+            '--b%d\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n'
+            'Content-Disposition: attachment; filename="file%d.bin"\r\n\r\n%s--b%d--\r\n'
+            % (i, i, body_text, i, i, blob, i)).encode()
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--env", default="/tmp/jmirror-test-server/server.env")
+    ap.add_argument("--user", default="alice")
+    ap.add_argument("--count", type=int, default=100)
+    ap.add_argument("--big-share", type=float, default=0.01)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--folders", default="INBOX,Archive,Projects,Projects/2024")
+    a = ap.parse_args()
+    e = env(a.env)
+    rng = random.Random(a.seed)
+    c = imaplib.IMAP4("127.0.0.1", int(e["JMIRROR_TEST_IMAP_PORT"]))
+    # Without it every APPEND literal waits ~40 ms for a delayed ACK.
+    c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    c.login(a.user, e.get("JMIRROR_TEST_PASSWORD_PREFIX", "secret-") + a.user)
+    folders = a.folders.split(",")
+    for f in folders:
+        if f != "INBOX":
+            c.create(f)
+    total = 0
+    for i in range(a.count):
+        big = rng.random() < a.big_share
+        size = rng.randint(1 << 20, 10 << 20) if big else int(rng.lognormvariate(9.3, 0.8)) + 1500
+        size = size if big else max(2000, min(size, 50000))
+        data = message(rng, i, size, big)
+        flags = " ".join(f for f, p in (("\\Seen", 0.7), ("\\Flagged", 0.05), ("\\Answered", 0.1)) if rng.random() < p)
+        typ, resp = c.append(folders[i % len(folders)] if rng.random() < 0.5 else "INBOX", "(%s)" % flags, None, data)
+        if typ != "OK":
+            raise SystemExit("APPEND failed: %r" % resp)
+        total += len(data)
+    c.logout()
+    print("seeded %d messages (%.1f MB) into %s" % (a.count, total / 1e6, a.user))
+
+if __name__ == "__main__":
+    main()
