@@ -53,6 +53,8 @@ public struct MirrorConfig: Sendable {
     public var file: String
     public var mirrorPath: String
     public var accounts: [AccountConfig]
+    /// `[mirror] max_deleted_share`: the safety guard's limit (see `SyncOptions`).
+    public var maxDeletedShare: Double = 0.9
     /// Things worth saying but not fatal (permissions).
     public var warnings: [String]
 
@@ -97,7 +99,14 @@ public enum ConfigLoader {
         guard let mirror = table["mirror"]?.table else {
             throw ConfigError(file: path, key: "mirror", message: "missing [mirror] section with path = \"…\"")
         }
-        try checkKeys(mirror, allowed: ["path"], file: path, section: "mirror")
+        try checkKeys(mirror, allowed: ["path", "max_deleted_share"], file: path, section: "mirror")
+        var share = 0.9
+        if let v = mirror["max_deleted_share"] {
+            guard let d = v.double ?? v.int.map(Double.init), d > 0, d <= 1 else {
+                throw ConfigError(file: path, key: "mirror.max_deleted_share", message: "must be a number above 0 and at most 1")
+            }
+            share = d
+        }
         guard let rawPath = mirror["path"]?.string, !rawPath.isEmpty else {
             throw ConfigError(file: path, key: "mirror.path", message: "must be a non-empty string")
         }
@@ -112,7 +121,9 @@ public enum ConfigLoader {
         if accounts.isEmpty {
             throw ConfigError(file: path, key: "account", message: "no accounts: add an [account.NAME] section")
         }
-        return MirrorConfig(file: path, mirrorPath: expandHome(rawPath, home: home), accounts: accounts, warnings: warnings)
+        var config = MirrorConfig(file: path, mirrorPath: expandHome(rawPath, home: home), accounts: accounts, warnings: warnings)
+        config.maxDeletedShare = share
+        return config
     }
 
     static let accountKeys: Set<String> = ["url", "username", "auth", "password_command", "password_file", "password_env",

@@ -1,6 +1,7 @@
 import Foundation
 import JMAP
 import Logging
+import Store
 import Transport
 
 /// Turns a configured account into an authenticated JMAP client.
@@ -27,6 +28,8 @@ public enum ErrorClassifier {
     public static func status(for error: Error) -> ExitStatus {
         switch error {
         case is ConfigError, is SecretError: return .usage
+        case is SafetyGuardError: return .safetyGuard
+        case is StoreError: return .localIO
         case let e as JMAPError:
             switch e {
             case .authentication: return .authentication

@@ -95,6 +95,7 @@ public struct DoctorReport: Codable, Sendable {
 public enum MirrorCapabilities {
     public static func implemented(_ kind: DataKind) -> Set<Dialect> {
         switch kind {
+        case .mail: return [.ietf]
         default: return []
         }
     }

@@ -13,7 +13,7 @@ struct JMirror: AsyncParsableCommand {
             refused, 69 server unreachable, 74 local I/O error, 76 server protocol error, 77 authentication \
             failed, 130 interrupted.
             """,
-        subcommands: [Doctor.self, Debug.self])
+        subcommands: [Sync.self, Doctor.self, Debug.self])
 
     // Declared here too so that `jmirror --config FILE doctor` parses; subcommands read the same
     // values through their own option group.
@@ -58,6 +58,13 @@ enum Console {
     static func json<T: Encodable>(_ value: T) {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes, .prettyPrinted]
+        if let data = try? e.encode(value) { out(String(decoding: data, as: UTF8.self)) }
+    }
+
+    /// One compact JSON object per line, for `--json` streams.
+    static func jsonLine<T: Encodable>(_ value: T) {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         if let data = try? e.encode(value) { out(String(decoding: data, as: UTF8.self)) }
     }
 

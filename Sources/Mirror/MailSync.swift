@@ -1,0 +1,401 @@
+import Foundation
+import JMAP
+import Logging
+import Store
+
+public struct SafetyGuardError: Error, CustomStringConvertible, Sendable {
+    public var account: String
+    public var reason: String
+    public var description: String {
+        "account \(account): refusing to delete local mail: \(reason). Nothing was changed. "
+            + "If the server is right, run again with --force."
+    }
+}
+
+public struct SyncOptions: Sendable {
+    public var force = false
+    /// Refuse a run that would remove more than this share of a mailbox's messages
+    /// (mailboxes of at least `guardMinimum` messages).
+    public var maxDeletedShare = 0.9
+    public var guardMinimum = 20
+    public init() {}
+}
+
+/// What one account's sync did.
+public struct SyncSummary: Codable, Sendable {
+    public var account: String
+    public var created = 0
+    public var updated = 0
+    public var moved = 0
+    public var destroyed = 0
+    public var mailboxesChanged = 0
+    public var blobsDownloaded = 0
+    public var bytesDownloaded: Int64 = 0
+    public var apiRequests = 0
+    public var fullResync = false
+    public var seconds = 0.0
+    public var failed: [String] = []
+    public var messages = 0
+
+    public init(account: String) { self.account = account }
+}
+
+public struct SyncProgress: Sendable {
+    public var account: String
+    public var phase: String
+    public var messagesDone: Int
+    public var messagesTotal: Int
+    public var bytesDone: Int64
+    public var bytesTotal: Int64
+}
+
+/// Mail of one account: Mailbox and Email deltas into the catalog and store, then the Maildir view.
+/// See docs/DESIGN.md, "Mail sync", for the algorithm in plain words.
+public final class MailSync: @unchecked Sendable {
+    let name: String
+    let client: JMAPClient
+    let store: MirrorStore
+    let options: SyncOptions
+    let logger: Logger
+    let onProgress: @Sendable (SyncProgress) -> Void
+    var summary: SyncSummary
+    var accountId = ""
+    var origin = ""
+    var blobCapability: String?
+    var startCounts: [String: Int] = [:]
+    let progressLock = NSLock()
+    nonisolated(unsafe) var progress: SyncProgress
+
+    static let emailProperties = ["id", "blobId", "threadId", "mailboxIds", "keywords", "size", "receivedAt", "messageId",
+                                  "inReplyTo", "references", "sender", "from", "to", "cc", "bcc", "replyTo", "subject",
+                                  "sentAt", "hasAttachment", "preview"]
+
+    public init(name: String, client: JMAPClient, store: MirrorStore, options: SyncOptions, logger: Logger,
+                onProgress: @escaping @Sendable (SyncProgress) -> Void) {
+        self.name = name
+        self.client = client
+        self.store = store
+        self.options = options
+        self.logger = logger
+        self.onProgress = onProgress
+        summary = SyncSummary(account: name)
+        progress = SyncProgress(account: name, phase: "connecting", messagesDone: 0, messagesTotal: 0, bytesDone: 0, bytesTotal: 0)
+    }
+
+    var view: MaildirView {
+        MaildirView(root: store.root + "/" + name + "/mail", account: name, catalog: store.catalog, objects: store.objects)
+    }
+
+    public func run() async throws -> SyncSummary {
+        let started = Date()
+        let requestsBefore = await client.requestCount
+        let session = await client.session
+        guard let id = session.primaryAccounts[Capability.mail]
+            ?? session.accounts.values.first(where: { $0.accountCapabilities[Capability.mail] != nil })?.id else {
+            throw JMAPError.unsupported("no account with mail (\(Capability.mail)) in this Session")
+        }
+        accountId = id
+        origin = session.apiURL.absoluteString
+        blobCapability = Dialects.detect(session, accountId: id)[.blob]?.capability
+        store.objects.removeTemporaryFiles()
+        _ = try view.render()  // finish whatever an interrupted run left in the journal
+        startCounts = try store.catalog.mailboxCounts(account: name)
+
+        try await retryPendingBlobs()
+        let catalog = store.catalog
+        if let ms = try catalog.state(account: name, type: "Mailbox"), let es = try catalog.state(account: name, type: "Email") {
+            try await deltaSync(mailboxState: ms, emailState: es)
+        } else {
+            try await fullSync()
+        }
+        summary.messages = try catalog.emailCount(account: name)
+        summary.apiRequests = await client.requestCount - requestsBefore
+        summary.seconds = Date().timeIntervalSince(started)
+        return summary
+    }
+
+    // MARK: Delta rounds
+
+    /// One request per round: Mailbox and Email changes with their objects, by result reference.
+    func deltaSync(mailboxState: String, emailState: String) async throws {
+        var ms = mailboxState, es = emailState
+        let limits = await client.session.coreLimits
+        while true {
+            setPhase("changes")
+            var request = Request(using: [Capability.mail])
+            let mc = request.add("Mailbox/changes", ["accountId": .string(accountId), "sinceState": .string(ms),
+                                                     "maxChanges": .int(Int64(min(limits.maxObjectsInGet, 500)))])
+            let mg1 = request.add("Mailbox/get", ["accountId": .string(accountId)], references: ["ids": mc.reference("/created")])
+            let mg2 = request.add("Mailbox/get", ["accountId": .string(accountId)], references: ["ids": mc.reference("/updated")])
+            let ec = request.add("Email/changes", ["accountId": .string(accountId), "sinceState": .string(es),
+                                                   "maxChanges": .int(Int64(min(limits.maxObjectsInGet, 1000)))])
+            let eg1 = request.add("Email/get", ["accountId": .string(accountId), "properties": .strings(MailSync.emailProperties)],
+                                  references: ["ids": ec.reference("/created")])
+            let eg2 = request.add("Email/get", ["accountId": .string(accountId), "properties": ["id", "mailboxIds", "keywords"]],
+                                  references: ["ids": ec.reference("/updated")])
+            let response = try await client.send(request)
+
+            let mailboxChanges: [String: JSONValue]
+            let emailChanges: [String: JSONValue]
+            do {
+                mailboxChanges = try response.result(of: mc)
+                emailChanges = try response.result(of: ec)
+            } catch let e as JMAPError where MailSync.meansResync(e) {
+                logger.notice("\(name): \(e); reconciling with a full listing")
+                try await fullSync()
+                return
+            }
+            var round = CatalogRound(account: name)
+            for m in (try response.result(of: mg1)["list"]?.arrayValue ?? []) + (try response.result(of: mg2)["list"]?.arrayValue ?? []) {
+                if let row = MailSync.mailboxRow(m) { round.upsertMailboxes.append(row) }
+            }
+            round.destroyMailboxes = (mailboxChanges["destroyed"]?.arrayValue ?? []).compactMap(\.stringValue)
+            let created = try response.result(of: eg1)["list"]?.arrayValue ?? []
+            let updated = try response.result(of: eg2)["list"]?.arrayValue ?? []
+            let destroyed = (emailChanges["destroyed"]?.arrayValue ?? []).compactMap(\.stringValue)
+            try await applyEmails(created: created, updated: updated, destroyed: destroyed, into: &round)
+            round.states["Mailbox"] = mailboxChanges["newState"]?.stringValue
+            round.states["Email"] = emailChanges["newState"]?.stringValue
+            try commit(round)
+            summary.mailboxesChanged += round.upsertMailboxes.count + round.destroyMailboxes.count
+            ms = round.states["Mailbox"] ?? ms
+            es = round.states["Email"] ?? es
+            let more = mailboxChanges["hasMoreChanges"]?.boolValue == true || emailChanges["hasMoreChanges"]?.boolValue == true
+            if !more { break }
+        }
+    }
+
+    static func meansResync(_ e: JMAPError) -> Bool {
+        guard let type = e.methodErrorType else { return false }
+        return type == MethodError.cannotCalculateChanges || type == MethodError.invalidArguments
+    }
+
+    /// Turns created/updated/destroyed emails into catalog rows, fetching the blobs of new ones.
+    func applyEmails(created: [JSONValue], updated: [JSONValue], destroyed: [String], into round: inout CatalogRound) async throws {
+        let catalog = store.catalog
+        let updatedIds = updated.compactMap { $0["id"]?.stringValue }
+        let existing = try catalog.emails(account: name, ids: updatedIds + destroyed + created.compactMap { $0["id"]?.stringValue })
+        var newRows: [EmailRow] = []
+        for e in created {
+            guard var row = MailSync.emailRow(e) else { continue }
+            if let old = existing[row.id], old.blobId == row.blobId { row.sha256 = old.sha256 }
+            newRows.append(row)
+        }
+        var refetch: [String] = []
+        for e in updated {
+            guard let id = e["id"]?.stringValue else { continue }
+            guard var row = existing[id] else {
+                refetch.append(id)
+                continue
+            }
+            let keywords = Set((e["keywords"]?.objectValue ?? [:]).filter { $0.value.boolValue == true }.keys)
+            let mailboxIds = Set((e["mailboxIds"]?.objectValue ?? [:]).filter { $0.value.boolValue == true }.keys)
+            if mailboxIds != row.mailboxIds { summary.moved += 1 } else if keywords != row.keywords { summary.updated += 1 }
+            row.keywords = keywords
+            row.mailboxIds = mailboxIds
+            row.json = MailSync.merge(row.json, e)
+            round.upsertEmails.append(row)
+        }
+        if !refetch.isEmpty {
+            let got = try await client.get("Email", accountId: accountId, ids: refetch, properties: MailSync.emailProperties,
+                                           using: [Capability.mail])
+            newRows += got.list.compactMap(MailSync.emailRow)
+        }
+        try guardDeletions(destroyed: destroyed, existing: existing, updated: round.upsertEmails)
+        round.destroyEmails = destroyed
+        summary.destroyed += destroyed.filter { existing[$0] != nil }.count
+        summary.created += newRows.filter { existing[$0.id] == nil }.count
+        round.upsertEmails += try await withBlobs(newRows)
+    }
+
+    /// Fills in SHA-256s, fetching what the store lacks. Failed blobs stay nil and are retried.
+    func withBlobs(_ rows: [EmailRow]) async throws -> [EmailRow] {
+        let need = rows.filter { $0.sha256 == nil }
+        guard !need.isEmpty else { return rows }
+        setPhase("fetching")
+        addTotals(messages: need.count, bytes: need.reduce(0) { $0 + Int64($1.size) })
+        let limits = await client.session.coreLimits
+        let fetcher = BlobFetcher(client: client, objects: store.objects, catalog: store.catalog, origin: origin,
+                                  accountId: accountId, blobCapability: blobCapability,
+                                  maxConcurrent: min(limits.maxConcurrentRequests, 4), maxObjectsInGet: limits.maxObjectsInGet)
+        let result = try await fetcher.fetch(need.map { .init(blobId: $0.blobId, size: $0.size) }) { [weak self] n, bytes in
+            self?.advance(messages: n, bytes: bytes)
+        }
+        summary.blobsDownloaded += result.downloaded
+        summary.bytesDownloaded += result.bytes
+        for (blobId, why) in result.failed { summary.failed.append("blob \(blobId): \(why)") }
+        return rows.map { row in
+            var r = row
+            if r.sha256 == nil { r.sha256 = result.sha256[r.blobId] }
+            return r
+        }
+    }
+
+    func retryPendingBlobs() async throws {
+        let pending = try store.catalog.pendingBlobEmails(account: name)
+        guard !pending.isEmpty else { return }
+        var round = CatalogRound(account: name)
+        round.upsertEmails = try await withBlobs(pending).filter { $0.sha256 != nil }
+        if !round.upsertEmails.isEmpty { try commit(round) }
+    }
+
+    /// Blobs first (durable), then the catalog with the new states, then the view.
+    func commit(_ round: CatalogRound) throws {
+        try store.objects.syncFilesystem()
+        try store.catalog.apply(round)
+        setPhase("rendering")
+        _ = try view.render()
+    }
+
+    // MARK: Full reconcile
+
+    /// Lists everything, reuses every stored blob, converges to the server. Taken when there is no
+    /// state yet, or the server cannot calculate changes from ours.
+    func fullSync() async throws {
+        summary.fullResync = true
+        setPhase("listing")
+        let limits = await client.session.coreLimits
+        var first = Request(using: [Capability.mail])
+        let mget = first.add("Mailbox/get", ["accountId": .string(accountId), "ids": .null])
+        // The Email state is taken before listing: whatever changes while we page is caught by the
+        // /changes round that follows.
+        let estate = first.add("Email/get", ["accountId": .string(accountId), "ids": []])
+        let pageSize = min(limits.maxObjectsInGet, 4096)
+        let q0 = first.add("Email/query", ["accountId": .string(accountId), "limit": .int(Int64(pageSize)), "calculateTotal": true])
+        let response = try await client.send(first)
+        let mailboxes = try response.result(of: mget)
+        guard let s0 = try response.result(of: estate)["state"]?.stringValue else {
+            throw JMAPError.invalidResponse(context: "Email/get", reason: "no state")
+        }
+        var ids = (try response.result(of: q0)["ids"]?.arrayValue ?? []).compactMap(\.stringValue)
+        let total = try response.result(of: q0)["total"]?.intValue
+        while let last = ids.last, ids.count < (total ?? Int.max) {
+            var page = Request(using: [Capability.mail])
+            let q = page.add("Email/query", ["accountId": .string(accountId), "anchor": .string(last), "anchorOffset": 1,
+                                             "limit": .int(Int64(pageSize))])
+            let got: [String]
+            do {
+                got = (try await client.send(page).result(of: q)["ids"]?.arrayValue ?? []).compactMap(\.stringValue)
+            } catch let e as JMAPError where e.methodErrorType == "anchorNotFound" {
+                // The anchor vanished while paging: list again from a fresh state.
+                return try await fullSync()
+            }
+            if got.isEmpty { break }
+            ids += got
+        }
+        let catalog = store.catalog
+        let localCount = try catalog.emailCount(account: name)
+        if ids.isEmpty && localCount > 0 && !options.force {
+            throw SafetyGuardError(account: name, reason: "the server reports an empty account while the mirror holds \(localCount) messages")
+        }
+        var round = CatalogRound(account: name)
+        let mailboxRows = (mailboxes["list"]?.arrayValue ?? []).compactMap(MailSync.mailboxRow)
+        round.upsertMailboxes = mailboxRows
+        round.keepOnlyMailboxes = Set(mailboxRows.map(\.id))
+        round.states["Mailbox"] = mailboxes["state"]?.stringValue
+        let local = try catalog.emails(account: name)
+        let serverIds = Set(ids)
+        try guardDeletions(destroyed: local.keys.filter { !serverIds.contains($0) }, existing: local, updated: [])
+
+        // Metadata and blobs in chunks, each committed, so a large first sync survives a crash.
+        setPhase("fetching")
+        let chunk = 2000
+        for start in stride(from: 0, to: ids.count, by: chunk) {
+            let part = Array(ids[start..<min(start + chunk, ids.count)])
+            let got = try await client.get("Email", accountId: accountId, ids: part, properties: MailSync.emailProperties,
+                                           using: [Capability.mail])
+            var rows: [EmailRow] = []
+            for e in got.list {
+                guard var row = MailSync.emailRow(e) else { continue }
+                if let old = local[row.id] {
+                    if old.blobId == row.blobId { row.sha256 = old.sha256 }
+                    if old.mailboxIds != row.mailboxIds { summary.moved += 1 } else if old.keywords != row.keywords { summary.updated += 1 }
+                    if old == row { continue }
+                } else {
+                    summary.created += 1
+                }
+                rows.append(row)
+            }
+            var part_round = CatalogRound(account: name)
+            part_round.upsertEmails = try await withBlobs(rows)
+            if start == 0 { part_round.upsertMailboxes = round.upsertMailboxes }
+            if !part_round.upsertEmails.isEmpty || start == 0 { try commit(part_round) }
+        }
+        summary.destroyed += local.keys.filter { !serverIds.contains($0) }.count
+        round.upsertMailboxes = []
+        round.keepOnlyEmails = serverIds
+        round.states["Email"] = s0
+        try commit(round)
+        summary.mailboxesChanged += mailboxRows.count
+        // Catch up with whatever changed while we listed.
+        if let ms = round.states["Mailbox"] { try await deltaSync(mailboxState: ms, emailState: s0) }
+    }
+
+    // MARK: Safety guard
+
+    func guardDeletions(destroyed: [String], existing: [String: EmailRow], updated: [EmailRow]) throws {
+        guard !options.force else { return }
+        var lost: [String: Int] = [:]
+        for id in destroyed { for m in existing[id]?.mailboxIds ?? [] { lost[m, default: 0] += 1 } }
+        for row in updated {
+            for m in (existing[row.id]?.mailboxIds ?? []).subtracting(row.mailboxIds) { lost[m, default: 0] += 1 }
+        }
+        for (mailbox, n) in lost {
+            let before = startCounts[mailbox] ?? 0
+            if before >= options.guardMinimum, Double(n) > options.maxDeletedShare * Double(before) {
+                let mailboxName = (try? store.catalog.mailboxes(account: name).first { $0.id == mailbox }?.name) ?? mailbox
+                throw SafetyGuardError(account: name, reason: "mailbox \"\(mailboxName)\" would lose \(n) of its \(before) messages")
+            }
+        }
+    }
+
+    // MARK: JSON → rows
+
+    static func mailboxRow(_ m: JSONValue) -> MailboxRow? {
+        guard let id = m["id"]?.stringValue else { return nil }
+        return MailboxRow(id: id, parentId: m["parentId"]?.stringValue, name: m["name"]?.stringValue ?? id,
+                          role: m["role"]?.stringValue, json: m.encoded())
+    }
+
+    static func emailRow(_ e: JSONValue) -> EmailRow? {
+        guard let id = e["id"]?.stringValue, let blobId = e["blobId"]?.stringValue else { return nil }
+        let received = e["receivedAt"]?.stringValue.flatMap { ISO8601DateFormatter().date(from: $0) }
+        return EmailRow(id: id, blobId: blobId, sha256: nil, size: e["size"]?.intValue ?? 0, receivedAt: received,
+                        keywords: Set((e["keywords"]?.objectValue ?? [:]).filter { $0.value.boolValue == true }.keys),
+                        mailboxIds: Set((e["mailboxIds"]?.objectValue ?? [:]).filter { $0.value.boolValue == true }.keys),
+                        json: e.encoded())
+    }
+
+    /// The stored JSON with the changed properties replaced (unknown ones kept).
+    static func merge(_ json: Data, _ patch: JSONValue) -> Data {
+        guard case var .object(base) = (try? JSONValue.decode(json)) ?? .null, case let .object(p) = patch else { return json }
+        for (k, v) in p { base[k] = v }
+        return JSONValue.object(base).encoded()
+    }
+
+    // MARK: Progress
+
+    func setPhase(_ phase: String) {
+        let p = progressLock.withLock { () -> SyncProgress in
+            progress.phase = phase
+            return progress
+        }
+        onProgress(p)
+    }
+
+    func addTotals(messages: Int, bytes: Int64) {
+        progressLock.withLock {
+            progress.messagesTotal += messages
+            progress.bytesTotal += bytes
+        }
+    }
+
+    func advance(messages: Int, bytes: Int64) {
+        let p = progressLock.withLock { () -> SyncProgress in
+            progress.messagesDone += messages
+            progress.bytesDone += bytes
+            return progress
+        }
+        onProgress(p)
+    }
+}

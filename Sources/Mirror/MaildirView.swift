@@ -1,0 +1,192 @@
+import Digest
+import Formats
+import Foundation
+import Store
+
+/// Renders the catalog's mail as Maildir++ under `<mirror>/<account>/mail/`, from the journal of
+/// what changed (`dirty_email`, `dirty_mailbox`). Every step is idempotent and the `rendered` table
+/// is kept a superset of the files on disk, so a crash at any instant is repaired by the next run.
+struct MaildirView {
+    let root: String
+    let account: String
+    let catalog: Catalog
+    let objects: ObjectStore
+
+    struct Counts { var linked = 0, renamed = 0, unlinked = 0 }
+
+    func render() throws -> Counts {
+        var counts = Counts()
+        try ensureMaildir("")
+        let foldersChanged = try catalog.dirtyMailboxCount(account: account) > 0
+        var destroyedFolders: [String] = []
+        if foldersChanged { destroyedFolders = try reconcileFolders() }
+        while true {
+            let ids = try catalog.dirtyEmails(account: account)
+            if ids.isEmpty { break }
+            try renderEmails(ids, &counts)
+        }
+        for folder in destroyedFolders { removeFolderIfOurs(folder) }
+        if foldersChanged { try catalog.clearDirtyMailboxes(account: account) }
+        return counts
+    }
+
+    // MARK: Folders
+
+    /// Where each mailbox goes: the inbox is the root (""), every other mailbox `.A.B` from its
+    /// top-level ancestor down.
+    static func desiredFolders(_ mailboxes: [MailboxRow]) -> [String: String] {
+        let byId = Dictionary(mailboxes.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        var out: [String: String] = [:]
+        for m in mailboxes {
+            if m.role == "inbox" {
+                out[m.id] = ""
+                continue
+            }
+            var names: [String] = []
+            var cursor: MailboxRow? = m
+            var seen = Set<String>()
+            while let c = cursor, !seen.contains(c.id), names.count < 256 {
+                seen.insert(c.id)
+                names.insert(c.name, at: 0)
+                cursor = c.parentId.flatMap { byId[$0] }
+            }
+            out[m.id] = MaildirNames.folder(path: names, sha256Hex: { SHA256Hasher.hex(of: Data($0.utf8)) })
+        }
+        return out
+    }
+
+    /// Moves folders to where the catalog says, in two phases (via temporary names) so that swaps
+    /// and chains of renames never collide. Returns folders of destroyed mailboxes, removed after
+    /// their messages are gone.
+    private func reconcileFolders() throws -> [String] {
+        let desired = MaildirView.desiredFolders(try catalog.mailboxes(account: account))
+        let rendered = try catalog.renderedFolders(account: account)
+        var moving: [(id: String, from: String, to: String)] = []
+        for (id, folder) in desired {
+            if let old = rendered[id], old != folder, !old.isEmpty, exists(old) {
+                let temp = ".~jmirror-move-" + MaildirNames.escape(id)
+                try renameDirectory(old, temp)
+                try catalog.moveFolder(account: account, mailboxId: id, from: old, to: temp)
+                moving.append((id, temp, folder))
+            } else if rendered[id] != folder {
+                try catalog.moveFolder(account: account, mailboxId: id, from: rendered[id], to: folder)
+            }
+        }
+        for m in moving {
+            if exists(m.to) {
+                // Something else holds the name (should not happen: names are unique per parent).
+                // Keep the messages where they are; the email pass relinks them at the right path.
+                try catalog.moveFolder(account: account, mailboxId: m.id, from: m.from, to: m.to)
+            } else {
+                try renameDirectory(m.from, m.to)
+                try catalog.moveFolder(account: account, mailboxId: m.id, from: m.from, to: m.to)
+            }
+        }
+        for folder in desired.values { try ensureMaildir(folder) }
+        var destroyed: [String] = []
+        for (id, folder) in rendered where desired[id] == nil {
+            try catalog.moveFolder(account: account, mailboxId: id, from: folder, to: nil)
+            if !folder.isEmpty { destroyed.append(folder) }
+        }
+        return destroyed
+    }
+
+    private func ensureMaildir(_ folder: String) throws {
+        let dir = folder.isEmpty ? root : root + "/" + folder
+        for sub in ["cur", "new", "tmp"] {
+            try FileManager.default.createDirectory(atPath: dir + "/" + sub, withIntermediateDirectories: true)
+        }
+        if !folder.isEmpty, !FileManager.default.fileExists(atPath: dir + "/maildirfolder") {
+            FileManager.default.createFile(atPath: dir + "/maildirfolder", contents: Data())
+        }
+    }
+
+    private func renameDirectory(_ from: String, _ to: String) throws {
+        guard rename(root + "/" + from, root + "/" + to) == 0 else {
+            throw StoreError(path: root + "/" + from, message: "cannot rename to \(to): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    private func exists(_ folder: String) -> Bool {
+        var st = stat()
+        return stat(root + "/" + folder, &st) == 0
+    }
+
+    /// Removes a destroyed mailbox's folder if nothing but our structure is left in it.
+    private func removeFolderIfOurs(_ folder: String) {
+        let dir = root + "/" + folder
+        for sub in ["cur", "new", "tmp"] { rmdir(dir + "/" + sub) }
+        unlink(dir + "/maildirfolder")
+        if rmdir(dir) != 0 && errno != ENOENT {
+            // Foreign files: put the structure back and leave it for the user.
+            try? ensureMaildir(folder)
+        }
+    }
+
+    // MARK: Messages
+
+    private func renderEmails(_ ids: [String], _ counts: inout Counts) throws {
+        let emails = try catalog.emails(account: account, ids: ids)
+        let folders = try catalog.renderedFolders(account: account)
+        let old = try catalog.renderedPaths(account: account, emailIds: ids)
+        var desired: [String: Set<String>] = [:]
+        for id in ids {
+            guard let e = emails[id], e.sha256 != nil else { continue }
+            let name = MaildirNames.fileName(emailId: id, keywords: e.keywords)
+            for m in e.mailboxIds {
+                guard let folder = folders[m] else { continue }
+                desired[id, default: []].insert((folder.isEmpty ? "" : folder + "/") + "cur/" + name)
+            }
+        }
+        var adds: [(emailId: String, path: String)] = []
+        for (id, paths) in desired {
+            for p in paths.subtracting(old[id] ?? []) { adds.append((id, p)) }
+        }
+        try catalog.addRendered(account: account, paths: adds)
+
+        var removed: [(emailId: String, path: String)] = []
+        for id in ids {
+            let want = desired[id] ?? []
+            var stale = (old[id] ?? []).subtracting(want)
+            if let e = emails[id], let sha = e.sha256 {
+                let object = objects.path(sha)
+                if let received = e.receivedAt { setModificationTime(object, received) }
+                for path in want.sorted() {
+                    let full = root + "/" + path
+                    if sameFile(full, object) { continue }
+                    // A flag change inside one folder is an atomic rename of the old name.
+                    let dir = (path as NSString).deletingLastPathComponent
+                    if let previous = stale.first(where: { ($0 as NSString).deletingLastPathComponent == dir }),
+                       sameFile(root + "/" + previous, object), rename(root + "/" + previous, full) == 0 {
+                        stale.remove(previous)
+                        removed.append((id, previous))
+                        counts.renamed += 1
+                        continue
+                    }
+                    unlink(full)  // a stale file at our name (from an interrupted run) is replaced
+                    guard link(object, full) == 0 else {
+                        throw StoreError(path: full, message: "cannot link \(object): \(String(cString: strerror(errno)))")
+                    }
+                    counts.linked += 1
+                }
+            }
+            for path in stale {
+                if unlink(root + "/" + path) == 0 { counts.unlinked += 1 }
+                removed.append((id, path))
+            }
+        }
+        try catalog.finishRendered(account: account, removed: removed, done: ids)
+    }
+
+    private func sameFile(_ a: String, _ b: String) -> Bool {
+        var sa = stat(), sb = stat()
+        return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_ino == sb.st_ino && sa.st_dev == sb.st_dev
+    }
+
+    /// A message's mtime is its receivedAt (Dovecot reads it as INTERNALDATE).
+    private func setModificationTime(_ path: String, _ date: Date) {
+        let seconds = date.timeIntervalSince1970
+        var times = [timespec(tv_sec: Int(seconds), tv_nsec: 0), timespec(tv_sec: Int(seconds), tv_nsec: 0)]
+        utimensat(AT_FDCWD, path, &times, 0)
+    }
+}

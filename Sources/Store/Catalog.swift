@@ -1,0 +1,329 @@
+import Foundation
+import GRDB
+
+/// A mailbox as the catalog keeps it: the server's JSON plus the fields views need.
+public struct MailboxRow: Sendable, Equatable {
+    public var id: String
+    public var parentId: String?
+    public var name: String
+    public var role: String?
+    public var json: Data
+
+    public init(id: String, parentId: String?, name: String, role: String?, json: Data) {
+        self.id = id
+        self.parentId = parentId
+        self.name = name
+        self.role = role
+        self.json = json
+    }
+}
+
+public struct EmailRow: Sendable, Equatable {
+    public var id: String
+    public var blobId: String
+    /// nil while the blob has not been fetched (a failed download is retried on the next run).
+    public var sha256: String?
+    public var size: Int
+    public var receivedAt: Date?
+    public var keywords: Set<String>
+    public var mailboxIds: Set<String>
+    public var json: Data
+
+    public init(id: String, blobId: String, sha256: String?, size: Int, receivedAt: Date?, keywords: Set<String>,
+                mailboxIds: Set<String>, json: Data) {
+        self.id = id
+        self.blobId = blobId
+        self.sha256 = sha256
+        self.size = size
+        self.receivedAt = receivedAt
+        self.keywords = keywords
+        self.mailboxIds = mailboxIds
+        self.json = json
+    }
+}
+
+/// Everything one sync round changes, applied in one transaction together with the new states,
+/// and journalled for the views.
+public struct CatalogRound: Sendable {
+    public var account: String
+    public var upsertMailboxes: [MailboxRow] = []
+    public var destroyMailboxes: [String] = []
+    public var upsertEmails: [EmailRow] = []
+    public var destroyEmails: [String] = []
+    public var blobIds: [(origin: String, blobId: String, sha256: String, size: Int)] = []
+    public var states: [String: String] = [:]
+    /// Full resync: every stored email or mailbox not in these sets is destroyed.
+    public var keepOnlyEmails: Set<String>?
+    public var keepOnlyMailboxes: Set<String>?
+
+    public init(account: String) { self.account = account }
+
+    public var isEmpty: Bool {
+        upsertMailboxes.isEmpty && destroyMailboxes.isEmpty && upsertEmails.isEmpty && destroyEmails.isEmpty
+            && keepOnlyEmails == nil && keepOnlyMailboxes == nil
+    }
+}
+
+/// The catalog: SQLite through GRDB, in WAL mode, migrated on open.
+public final class Catalog: Sendable {
+    public let pool: DatabasePool
+
+    public init(path: String) throws {
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        pool = try DatabasePool(path: path, configuration: config)
+        try Catalog.migrator.migrate(pool)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE state(account TEXT NOT NULL, type TEXT NOT NULL, state TEXT NOT NULL, PRIMARY KEY(account, type));
+                CREATE TABLE mailbox(account TEXT NOT NULL, id TEXT NOT NULL, parent_id TEXT, name TEXT NOT NULL, role TEXT,
+                    json BLOB NOT NULL, PRIMARY KEY(account, id));
+                CREATE TABLE email(account TEXT NOT NULL, id TEXT NOT NULL, blob_id TEXT NOT NULL, sha256 TEXT,
+                    size INTEGER NOT NULL, received_at REAL, keywords TEXT NOT NULL, json BLOB NOT NULL, PRIMARY KEY(account, id));
+                CREATE INDEX email_pending ON email(account) WHERE sha256 IS NULL;
+                CREATE TABLE membership(account TEXT NOT NULL, email_id TEXT NOT NULL, mailbox_id TEXT NOT NULL,
+                    PRIMARY KEY(account, email_id, mailbox_id));
+                CREATE INDEX membership_mailbox ON membership(account, mailbox_id);
+                CREATE TABLE blob_id(origin TEXT NOT NULL, blob_id TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL,
+                    PRIMARY KEY(origin, blob_id));
+                CREATE TABLE rendered(account TEXT NOT NULL, email_id TEXT NOT NULL, path TEXT NOT NULL,
+                    PRIMARY KEY(account, email_id, path));
+                CREATE TABLE rendered_folder(account TEXT NOT NULL, mailbox_id TEXT NOT NULL, folder TEXT NOT NULL,
+                    PRIMARY KEY(account, mailbox_id));
+                CREATE TABLE dirty_email(account TEXT NOT NULL, email_id TEXT NOT NULL, PRIMARY KEY(account, email_id));
+                CREATE TABLE dirty_mailbox(account TEXT NOT NULL, mailbox_id TEXT NOT NULL, PRIMARY KEY(account, mailbox_id));
+                """)
+        }
+        return m
+    }
+
+    // MARK: Reads
+
+    public func state(account: String, type: String) throws -> String? {
+        try pool.read { db in
+            try String.fetchOne(db, sql: "SELECT state FROM state WHERE account = ? AND type = ?", arguments: [account, type])
+        }
+    }
+
+    public func mailboxes(account: String) throws -> [MailboxRow] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, parent_id, name, role, json FROM mailbox WHERE account = ?", arguments: [account])
+                .map { MailboxRow(id: $0[0], parentId: $0[1], name: $0[2], role: $0[3], json: $0[4]) }
+        }
+    }
+
+    public func emails(account: String, ids: [String]? = nil) throws -> [String: EmailRow] {
+        try pool.read { db in
+            var out: [String: EmailRow] = [:]
+            let membership = try memberships(db, account: account, ids: ids)
+            let select = "SELECT id, blob_id, sha256, size, received_at, keywords, json FROM email WHERE account = ?"
+            var rows: [Row] = []
+            if let ids {
+                for chunk in stride(from: 0, to: ids.count, by: 500).map({ Array(ids[$0..<min($0 + 500, ids.count)]) }) {
+                    rows += try Row.fetchAll(db, sql: select + " AND id IN (\(chunk.map { _ in "?" }.joined(separator: ",")))",
+                                             arguments: StatementArguments([account] + chunk))
+                }
+            } else {
+                rows = try Row.fetchAll(db, sql: select, arguments: [account])
+            }
+            for r in rows {
+                let id: String = r[0]
+                let receivedAt: Double? = r[4]
+                out[id] = EmailRow(id: id, blobId: r[1], sha256: r[2], size: r[3], receivedAt: receivedAt.map(Date.init(timeIntervalSince1970:)),
+                                   keywords: Catalog.decodeSet(r[5]), mailboxIds: membership[id] ?? [], json: r[6])
+            }
+            return out
+        }
+    }
+
+    private func memberships(_ db: Database, account: String, ids: [String]?) throws -> [String: Set<String>] {
+        var out: [String: Set<String>] = [:]
+        var rows: [Row] = []
+        if let ids {
+            for chunk in stride(from: 0, to: ids.count, by: 500).map({ Array(ids[$0..<min($0 + 500, ids.count)]) }) {
+                rows += try Row.fetchAll(db, sql: "SELECT email_id, mailbox_id FROM membership WHERE account = ? AND email_id IN (\(chunk.map { _ in "?" }.joined(separator: ",")))",
+                                         arguments: StatementArguments([account] + chunk))
+            }
+        } else {
+            rows = try Row.fetchAll(db, sql: "SELECT email_id, mailbox_id FROM membership WHERE account = ?", arguments: [account])
+        }
+        for r in rows { out[r[0], default: []].insert(r[1]) }
+        return out
+    }
+
+    public func emailCount(account: String) throws -> Int {
+        try pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM email WHERE account = ?", arguments: [account]) ?? 0 }
+    }
+
+    /// Messages per mailbox, for the safety guard.
+    public func mailboxCounts(account: String) throws -> [String: Int] {
+        try pool.read { db in
+            var out: [String: Int] = [:]
+            for r in try Row.fetchAll(db, sql: "SELECT mailbox_id, count(*) FROM membership WHERE account = ? GROUP BY mailbox_id",
+                                      arguments: [account]) { out[r[0]] = r[1] }
+            return out
+        }
+    }
+
+    public func pendingBlobEmails(account: String) throws -> [EmailRow] {
+        let ids = try pool.read { db in
+            try String.fetchAll(db, sql: "SELECT id FROM email WHERE account = ? AND sha256 IS NULL", arguments: [account])
+        }
+        return Array(try emails(account: account, ids: ids).values)
+    }
+
+    public func knownBlobs(origin: String, blobIds: [String]) throws -> [String: String] {
+        try pool.read { db in
+            var out: [String: String] = [:]
+            for chunk in stride(from: 0, to: blobIds.count, by: 500).map({ Array(blobIds[$0..<min($0 + 500, blobIds.count)]) }) {
+                for r in try Row.fetchAll(db, sql: "SELECT blob_id, sha256 FROM blob_id WHERE origin = ? AND blob_id IN (\(chunk.map { _ in "?" }.joined(separator: ",")))",
+                                          arguments: StatementArguments([origin] + chunk)) { out[r[0]] = r[1] }
+            }
+            return out
+        }
+    }
+
+    // MARK: Writes
+
+    /// Applies a round and its states atomically, and journals what the views must redo.
+    public func apply(_ round: CatalogRound) throws {
+        let a = round.account
+        try pool.write { db in
+            for b in round.blobIds {
+                try db.execute(sql: "INSERT OR REPLACE INTO blob_id(origin, blob_id, sha256, size) VALUES (?, ?, ?, ?)",
+                               arguments: [b.origin, b.blobId, b.sha256, b.size])
+            }
+            var destroyMailboxes = round.destroyMailboxes
+            if let keep = round.keepOnlyMailboxes {
+                destroyMailboxes += try String.fetchAll(db, sql: "SELECT id FROM mailbox WHERE account = ?", arguments: [a]).filter { !keep.contains($0) }
+            }
+            for m in round.upsertMailboxes {
+                try db.execute(sql: "INSERT OR REPLACE INTO mailbox(account, id, parent_id, name, role, json) VALUES (?, ?, ?, ?, ?, ?)",
+                               arguments: [a, m.id, m.parentId, m.name, m.role, m.json])
+                try db.execute(sql: "INSERT OR IGNORE INTO dirty_mailbox(account, mailbox_id) VALUES (?, ?)", arguments: [a, m.id])
+            }
+            for id in destroyMailboxes {
+                try db.execute(sql: "DELETE FROM mailbox WHERE account = ? AND id = ?", arguments: [a, id])
+                try db.execute(sql: "INSERT OR IGNORE INTO dirty_mailbox(account, mailbox_id) VALUES (?, ?)", arguments: [a, id])
+            }
+            var destroyEmails = round.destroyEmails
+            if let keep = round.keepOnlyEmails {
+                destroyEmails += try String.fetchAll(db, sql: "SELECT id FROM email WHERE account = ?", arguments: [a]).filter { !keep.contains($0) }
+            }
+            for e in round.upsertEmails {
+                try db.execute(sql: """
+                    INSERT OR REPLACE INTO email(account, id, blob_id, sha256, size, received_at, keywords, json)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [a, e.id, e.blobId, e.sha256, e.size, e.receivedAt?.timeIntervalSince1970,
+                                     Catalog.encodeSet(e.keywords), e.json])
+                try db.execute(sql: "DELETE FROM membership WHERE account = ? AND email_id = ?", arguments: [a, e.id])
+                for m in e.mailboxIds {
+                    try db.execute(sql: "INSERT INTO membership(account, email_id, mailbox_id) VALUES (?, ?, ?)", arguments: [a, e.id, m])
+                }
+                try db.execute(sql: "INSERT OR IGNORE INTO dirty_email(account, email_id) VALUES (?, ?)", arguments: [a, e.id])
+            }
+            for id in destroyEmails {
+                try db.execute(sql: "DELETE FROM email WHERE account = ? AND id = ?", arguments: [a, id])
+                try db.execute(sql: "DELETE FROM membership WHERE account = ? AND email_id = ?", arguments: [a, id])
+                try db.execute(sql: "INSERT OR IGNORE INTO dirty_email(account, email_id) VALUES (?, ?)", arguments: [a, id])
+            }
+            for (type, state) in round.states {
+                try db.execute(sql: "INSERT OR REPLACE INTO state(account, type, state) VALUES (?, ?, ?)", arguments: [a, type, state])
+            }
+        }
+    }
+
+    public func forgetState(account: String, type: String) throws {
+        try pool.write { db in
+            try db.execute(sql: "DELETE FROM state WHERE account = ? AND type = ?", arguments: [account, type])
+        }
+    }
+
+    // MARK: View journal
+
+    public func dirtyEmails(account: String, limit: Int = 2000) throws -> [String] {
+        try pool.read { db in
+            try String.fetchAll(db, sql: "SELECT email_id FROM dirty_email WHERE account = ? LIMIT ?", arguments: [account, limit])
+        }
+    }
+
+    public func dirtyMailboxCount(account: String) throws -> Int {
+        try pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM dirty_mailbox WHERE account = ?", arguments: [account]) ?? 0 }
+    }
+
+    public func renderedPaths(account: String, emailIds: [String]) throws -> [String: Set<String>] {
+        try pool.read { db in
+            var out: [String: Set<String>] = [:]
+            for chunk in stride(from: 0, to: emailIds.count, by: 500).map({ Array(emailIds[$0..<min($0 + 500, emailIds.count)]) }) {
+                for r in try Row.fetchAll(db, sql: "SELECT email_id, path FROM rendered WHERE account = ? AND email_id IN (\(chunk.map { _ in "?" }.joined(separator: ",")))",
+                                          arguments: StatementArguments([account] + chunk)) { out[r[0], default: []].insert(r[1]) }
+            }
+            return out
+        }
+    }
+
+    /// Before files are linked: the view may hold these paths (so the table stays a superset of
+    /// what is on disk, whatever instant a crash comes).
+    public func addRendered(account: String, paths: [(emailId: String, path: String)]) throws {
+        try pool.write { db in
+            for p in paths {
+                try db.execute(sql: "INSERT OR IGNORE INTO rendered(account, email_id, path) VALUES (?, ?, ?)", arguments: [account, p.emailId, p.path])
+            }
+        }
+    }
+
+    /// After files are unlinked: forget them and clear the journal entries done.
+    public func finishRendered(account: String, removed: [(emailId: String, path: String)], done: [String]) throws {
+        try pool.write { db in
+            for p in removed {
+                try db.execute(sql: "DELETE FROM rendered WHERE account = ? AND email_id = ? AND path = ?", arguments: [account, p.emailId, p.path])
+            }
+            for id in done {
+                try db.execute(sql: "DELETE FROM dirty_email WHERE account = ? AND email_id = ?", arguments: [account, id])
+            }
+        }
+    }
+
+    public func renderedFolders(account: String) throws -> [String: String] {
+        try pool.read { db in
+            var out: [String: String] = [:]
+            for r in try Row.fetchAll(db, sql: "SELECT mailbox_id, folder FROM rendered_folder WHERE account = ?", arguments: [account]) {
+                out[r[0]] = r[1]
+            }
+            return out
+        }
+    }
+
+    /// Records a folder move: the folder row, and every rendered path under the old folder.
+    public func moveFolder(account: String, mailboxId: String, from old: String?, to new: String?) throws {
+        try pool.write { db in
+            if let new {
+                try db.execute(sql: "INSERT OR REPLACE INTO rendered_folder(account, mailbox_id, folder) VALUES (?, ?, ?)",
+                               arguments: [account, mailboxId, new])
+            } else {
+                try db.execute(sql: "DELETE FROM rendered_folder WHERE account = ? AND mailbox_id = ?", arguments: [account, mailboxId])
+            }
+            if let old, let new, old != new {
+                try db.execute(sql: """
+                    UPDATE rendered SET path = ? || substr(path, ?) WHERE account = ? AND substr(path, 1, ?) = ?
+                    """, arguments: [new + "/", old.utf8.count + 2, account, old.utf8.count + 1, old + "/"])
+            }
+        }
+    }
+
+    public func clearDirtyMailboxes(account: String) throws {
+        try pool.write { db in try db.execute(sql: "DELETE FROM dirty_mailbox WHERE account = ?", arguments: [account]) }
+    }
+
+    static func encodeSet(_ s: Set<String>) -> String {
+        (try? String(decoding: JSONEncoder().encode(s.sorted()), as: UTF8.self)) ?? "[]"
+    }
+
+    static func decodeSet(_ s: String) -> Set<String> {
+        Set((try? JSONDecoder().decode([String].self, from: Data(s.utf8))) ?? [])
+    }
+}

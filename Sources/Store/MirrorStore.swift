@@ -1,0 +1,28 @@
+import Foundation
+
+/// A mirror root: `<root>/.jmirror/{catalog.sqlite, objects/, tmp/}` beside the per-account views.
+/// One process at a time: a lock file is held for the life of the value.
+public final class MirrorStore: Sendable {
+    public let root: String
+    public let catalog: Catalog
+    public let objects: ObjectStore
+    private let lockDescriptor: Int32
+
+    public init(root: String) throws {
+        self.root = root
+        let meta = root + "/.jmirror"
+        try FileManager.default.createDirectory(atPath: meta, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        let fd = open(meta + "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw StoreError(path: meta + "/lock", message: String(cString: strerror(errno))) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            throw StoreError(path: root, message: "another jmirror is working on this mirror (lock \(meta)/lock is held)")
+        }
+        lockDescriptor = fd
+        objects = try ObjectStore(root: meta + "/objects/sha256", temporaryDirectory: meta + "/tmp")
+        catalog = try Catalog(path: meta + "/catalog.sqlite")
+    }
+
+    deinit { close(lockDescriptor) }
+}

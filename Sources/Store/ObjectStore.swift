@@ -1,0 +1,91 @@
+import Digest
+import Foundation
+
+// Linux's syncfs(2) is declared only under _GNU_SOURCE, which the Glibc module does not set.
+@_silgen_name("syncfs")
+private func jm_syncfs(_ fd: Int32) -> Int32
+
+public struct StoreError: Error, CustomStringConvertible, Sendable {
+    public var path: String
+    public var message: String
+    public var description: String { "\(path): \(message)" }
+
+    public init(path: String, message: String) {
+        self.path = path
+        self.message = message
+    }
+
+    static func errno(_ path: String, _ what: String) -> StoreError {
+        StoreError(path: path, message: "\(what): \(String(cString: strerror(Glibc.errno)))")
+    }
+}
+
+/// Every blob once, immutable, at `objects/sha256/<2 hex>/<64 hex>`, named by the SHA-256 of its
+/// bytes. Files arrive as temporary files in `tmp/` (same filesystem) and are renamed into place.
+public struct ObjectStore: Sendable {
+    public let root: String
+    public let temporaryDirectory: String
+
+    public init(root: String, temporaryDirectory: String) throws {
+        self.root = root
+        self.temporaryDirectory = temporaryDirectory
+        for dir in [root, temporaryDirectory] {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        }
+    }
+
+    public func path(_ sha256: String) -> String {
+        "\(root)/\(sha256.prefix(2))/\(sha256)"
+    }
+
+    public func contains(_ sha256: String) -> Bool {
+        var st = stat()
+        return stat(path(sha256), &st) == 0
+    }
+
+    /// Moves a temporary file (already durable, or made so by a later `syncFilesystem`) to its
+    /// place. A blob already stored wins; the temporary copy is dropped.
+    public func adopt(temporaryPath: String, sha256: String) throws {
+        guard sha256.count == 64, sha256.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
+            throw StoreError(path: temporaryPath, message: "not a SHA-256: \(sha256)")
+        }
+        let target = path(sha256)
+        if contains(sha256) {
+            unlink(temporaryPath)
+            return
+        }
+        let shard = "\(root)/\(sha256.prefix(2))"
+        if mkdir(shard, 0o700) != 0 && Glibc.errno != EEXIST { throw StoreError.errno(shard, "mkdir") }
+        // Read-only: Maildir files are hard links to these, and no reader may edit a stored blob.
+        chmod(temporaryPath, 0o400)
+        guard rename(temporaryPath, target) == 0 else { throw StoreError.errno(target, "rename") }
+    }
+
+    /// Makes everything written so far durable: one `syncfs` instead of an fsync per file.
+    public func syncFilesystem() throws {
+        let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw StoreError.errno(root, "open") }
+        defer { close(fd) }
+        guard jm_syncfs(fd) == 0 else { throw StoreError.errno(root, "syncfs") }
+    }
+
+    /// Re-hashes a stored blob: true when its bytes still match its name.
+    public func verify(_ sha256: String) throws -> Bool {
+        try SHA256Hasher.hex(ofFileAt: path(sha256)).sha256 == sha256
+    }
+
+    /// A new, empty temporary file in `tmp/`, opened for writing.
+    public func makeTemporaryFile() throws -> (path: String, descriptor: Int32) {
+        var template = Array((temporaryDirectory + "/blob-XXXXXX").utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else { throw StoreError.errno(temporaryDirectory, "mkstemp") }
+        return (String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self), fd)
+    }
+
+    /// Leftovers of an interrupted run: never visible anywhere, safe to delete.
+    public func removeTemporaryFiles() {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: temporaryDirectory)) ?? [] {
+            unlink(temporaryDirectory + "/" + name)
+        }
+    }
+}

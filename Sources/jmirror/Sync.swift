@@ -1,0 +1,144 @@
+import ArgumentParser
+import Foundation
+import Mirror
+import Store
+
+struct Sync: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Bring the mirror up to date with each account: one pass, then exit.")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "Accounts to sync (default: all configured).")
+    var accounts: [String] = []
+
+    @Flag(help: "Print JSON lines (one per account, then a summary) instead of text.")
+    var json = false
+
+    @Flag(help: "Apply deletions even when the safety guard would refuse them.")
+    var force = false
+
+    struct AccountLine: Encodable {
+        var event = "account"
+        var summary: SyncSummary?
+        var error: String?
+        var kind: String?
+        var exitCode: Int32
+    }
+
+    struct SummaryLine: Encodable {
+        var event = "summary"
+        var accounts: Int
+        var failedAccounts: Int
+        var created: Int
+        var updated: Int
+        var moved: Int
+        var destroyed: Int
+        var bytesDownloaded: Int64
+        var seconds: Double
+        var exitCode: Int32
+    }
+
+    func run() async throws {
+        let logger = global.makeLogger()
+        let started = Date()
+        let config: MirrorConfig
+        let selected: [AccountConfig]
+        let store: MirrorStore
+        do {
+            config = try global.loadConfig()
+            selected = try config.accounts(named: accounts)
+            store = try MirrorStore(root: config.mirrorPath)
+        } catch {
+            throw Console.fail(error)
+        }
+        var options = SyncOptions()
+        options.force = force
+        options.maxDeletedShare = config.maxDeletedShare
+        let progress = ProgressLine(enabled: !json && isatty(STDERR_FILENO) == 1)
+        var worst = ExitStatus.success
+        var total = SummaryLine(accounts: selected.count, failedAccounts: 0, created: 0, updated: 0, moved: 0, destroyed: 0,
+                                bytesDownloaded: 0, seconds: 0, exitCode: 0)
+        for account in selected {
+            do {
+                let client = try await Connector.connect(account, logger: logger, warn: Console.error)
+                let sync = MailSync(name: account.name, client: client, store: store, options: options, logger: logger) {
+                    progress.update($0)
+                }
+                let summary = try await sync.run()
+                progress.clear()
+                total.created += summary.created
+                total.updated += summary.updated
+                total.moved += summary.moved
+                total.destroyed += summary.destroyed
+                total.bytesDownloaded += summary.bytesDownloaded
+                var status = ExitStatus.success
+                if !summary.failed.isEmpty {
+                    status = .partialFailure
+                    for f in summary.failed { Console.error("jmirror: \(account.name): \(f)") }
+                }
+                if worst == .success { worst = status }
+                if json {
+                    Console.jsonLine(AccountLine(summary: summary, exitCode: status.rawValue))
+                } else if isatty(STDOUT_FILENO) == 1 {
+                    Console.out(Sync.describe(summary))
+                }
+            } catch {
+                progress.clear()
+                let status = ErrorClassifier.status(for: error)
+                if worst == .success || worst == .partialFailure { worst = status }
+                total.failedAccounts += 1
+                Console.error("jmirror: \(account.name): \(error)")
+                if json {
+                    Console.jsonLine(AccountLine(error: "\(error)", kind: ErrorClassifier.kind(for: error), exitCode: status.rawValue))
+                }
+            }
+        }
+        total.seconds = Date().timeIntervalSince(started)
+        total.exitCode = worst.rawValue
+        if json { Console.jsonLine(total) }
+        if worst != .success { throw ExitCode(worst.rawValue) }
+    }
+
+    static func describe(_ s: SyncSummary) -> String {
+        var line = "\(s.account): \(s.messages) messages; \(s.created) new, \(s.updated) updated, \(s.moved) moved, "
+            + "\(s.destroyed) deleted; \(ByteCountFormatter.string(fromByteCount: s.bytesDownloaded, countStyle: .file)) downloaded "
+            + "in \(String(format: "%.2f", s.seconds)) s"
+        if s.fullResync { line += " (full listing)" }
+        if !s.failed.isEmpty { line += "; \(s.failed.count) failed" }
+        return line
+    }
+}
+
+/// One self-rewriting line on stderr while a terminal watches; nothing otherwise.
+final class ProgressLine: @unchecked Sendable {
+    let enabled: Bool
+    private let lock = NSLock()
+    private var last = Date.distantPast
+    private let started = Date()
+
+    init(enabled: Bool) { self.enabled = enabled }
+
+    func update(_ p: SyncProgress) {
+        guard enabled else { return }
+        lock.withLock {
+            let now = Date()
+            guard now.timeIntervalSince(last) > 0.1 else { return }
+            last = now
+            let elapsed = max(now.timeIntervalSince(started), 0.001)
+            var text = "\(p.account): \(p.phase)"
+            if p.messagesTotal > 0 {
+                let rate = Double(p.messagesDone) / elapsed
+                let eta = rate > 0 ? Double(p.messagesTotal - p.messagesDone) / rate : 0
+                text += " \(p.messagesDone)/\(p.messagesTotal) msgs, \(p.bytesDone >> 20)/\(p.bytesTotal >> 20) MB, "
+                    + "\(Int(rate)) msg/s, ETA \(Int(eta) / 60):\(String(format: "%02d", Int(eta) % 60))"
+            }
+            FileHandle.standardError.write(Data("\r\u{1B}[K\(text)".utf8))
+        }
+    }
+
+    func clear() {
+        guard enabled else { return }
+        lock.withLock { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    }
+}
