@@ -33,11 +33,12 @@ let package = Package(
             "Mirror", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .target(name: "TestSupport", dependencies: ["JMAP", "Transport"], path: "Tests/TestSupport",
+        .target(name: "TestSupport", dependencies: ["JMAP", "Transport", "Formats", "Digest"], path: "Tests/TestSupport",
                 exclude: ["fault_proxy.py"]),
         .testTarget(name: "UnitTests", dependencies: ["JMAP", "Transport", "Mirror", "Store", "Formats", "Digest", "TestSupport"],
                     exclude: ["Fixtures"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["JMAP", "Transport", "Mirror", "Store", "Digest", "TestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["JMAP", "Transport", "Mirror", "Store", "Digest", "Formats", "TestSupport",
+                                                            .product(name: "Logging", package: "swift-log")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -202,6 +202,11 @@ public final class MailSync: @unchecked Sendable {
             newRows += got.list.compactMap(MailSync.emailRow)
         }
         try guardDeletions(destroyed: destroyed, existing: existing, updated: round.upsertEmails)
+        let local = try catalog.emailCount(account: name)
+        let gone = destroyed.filter { existing[$0] != nil }.count
+        if !options.force, local > 0, gone == local, newRows.isEmpty {
+            throw SafetyGuardError(account: name, reason: "the server reports every one of the mirror's \(local) messages deleted")
+        }
         round.destroyEmails = destroyed
         summary.destroyed += destroyed.filter { existing[$0] != nil }.count
         summary.created += newRows.filter { existing[$0.id] == nil }.count

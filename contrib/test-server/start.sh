@@ -51,6 +51,9 @@ t1searchpartition-default: $base/search
 sync_log: yes
 sync_log_channels: squatter
 sendmail: $base/sendmail-stub
+# Keep 8-bit header bytes as delivered (the default rewrites them to 'X'): tests check byte for byte.
+munge8bit: no
+reject8bit: no
 CONF
 
 # master does not pass its -C to the services it spawns: every command names the config itself.
