@@ -4,6 +4,7 @@ import Transport
 
 public struct TestServerUnavailable: Error, CustomStringConvertible {
     public var description: String
+    public init(description: String) { self.description = description }
 }
 
 /// The private Cyrus started by contrib/test-server/start.sh (via `make test`), read from its
