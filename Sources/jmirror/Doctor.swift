@@ -47,7 +47,7 @@ struct Doctor: AsyncParsableCommand {
                 if worst == .success { worst = status }
                 output.failures.append(Failure(name: account.name, error: "\(error)", kind: ErrorClassifier.kind(for: error),
                                                exitCode: status.rawValue))
-                if !json { Console.error("jmirror: \(account.name): \(error)") }
+                Console.error("jmirror: \(account.name): \(error)")
             }
         }
         if json { Console.json(output) }
