@@ -15,6 +15,7 @@ build: deps
 
 bench:
 	bash contrib/bench/blob-download.sh
+	bash contrib/bench/mail-sync.sh
 
 clean:
 	rm -rf .build

@@ -92,6 +92,7 @@ struct BlobFetcher {
         do {
             let blob = try await client.download(accountId: accountId, blobId: item.blobId, into: objects.temporaryDirectory,
                                                  type: "message/rfc822")
+            chmod(blob.temporaryPath, 0o400)  // objects are read-only, like the batched ones
             try objects.adopt(temporaryPath: blob.temporaryPath, sha256: blob.sha256)
             try commit([(item.blobId, blob.sha256, Int(blob.size))])
             r.sha256[item.blobId] = blob.sha256

@@ -54,11 +54,12 @@ public struct ObjectStore: Sendable {
             unlink(temporaryPath)
             return
         }
-        let shard = "\(root)/\(sha256.prefix(2))"
-        if mkdir(shard, 0o700) != 0 && Glibc.errno != EEXIST { throw StoreError.errno(shard, "mkdir") }
-        // Read-only: Maildir files are hard links to these, and no reader may edit a stored blob.
-        chmod(temporaryPath, 0o400)
-        guard rename(temporaryPath, target) == 0 else { throw StoreError.errno(target, "rename") }
+        if rename(temporaryPath, target) != 0 {
+            // The shard directory is made on first use only: one syscall less per blob.
+            let shard = "\(root)/\(sha256.prefix(2))"
+            guard Glibc.errno == ENOENT, mkdir(shard, 0o700) == 0 || Glibc.errno == EEXIST,
+                  rename(temporaryPath, target) == 0 else { throw StoreError.errno(target, "rename") }
+        }
     }
 
     /// Makes everything written so far durable: one `syncfs` instead of an fsync per file.
@@ -74,12 +75,16 @@ public struct ObjectStore: Sendable {
         try SHA256Hasher.hex(ofFileAt: path(sha256)).sha256 == sha256
     }
 
-    /// A new, empty temporary file in `tmp/`, opened for writing.
+    /// A new, empty temporary file in `tmp/`, opened for writing. Created read-only (0400): Maildir
+    /// files are hard links to objects, and no reader may edit a stored blob.
     public func makeTemporaryFile() throws -> (path: String, descriptor: Int32) {
-        var template = Array((temporaryDirectory + "/blob-XXXXXX").utf8CString)
-        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        guard fd >= 0 else { throw StoreError.errno(temporaryDirectory, "mkstemp") }
-        return (String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self), fd)
+        for _ in 0..<16 {
+            let path = temporaryDirectory + "/blob-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o400)
+            if fd >= 0 { return (path, fd) }
+            if Glibc.errno != EEXIST { break }
+        }
+        throw StoreError.errno(temporaryDirectory, "create a temporary file")
     }
 
     /// Leftovers of an interrupted run: never visible anywhere, safe to delete.

@@ -99,6 +99,7 @@ struct MailSyncTests {
         stat(mirror.mailRoot + "/" + cFiles[0], &st)
         #expect(st.st_nlink == 4)  // three folders plus the object itself
         #expect(st.st_mtim.tv_sec == 1_709_287_200)  // receivedAt 2024-03-01T10:00:00Z
+        #expect(st.st_mode & 0o777 == 0o400)  // read-only: a reader cannot edit the stored object
 
         try await account.destroyEmails([a, c])
         let d = try await mirror.sync(account)

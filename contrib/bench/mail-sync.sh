@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Mail sync: jmirror beside mbsync (Debian isync) pulling the same account, same server, same run.
+# Seeds N messages (mostly 2-50 KB, ~0.5% 1-10 MB) per size given, then measures for each tool:
+# the initial sync, a sync with no changes (median of 5), a sync after 100 flag changes, peak RSS.
+# mbsync runs in its fastest loopback configuration: IMAP COMPRESS disabled.
+# Usage: contrib/bench/mail-sync.sh [N…]   (default: 1000 10000)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+counts=("$@"); [ ${#counts[@]} -gt 0 ] || counts=(1000 10000)
+bash contrib/install-deps.sh >/dev/null
+{ [ -x /usr/bin/time ] && command -v bc >/dev/null; } || apt-get install -y -q time bc >/dev/null
+swift build -c release >/dev/null
+bin=$(swift build -c release --show-bin-path)/jmirror
+
+base=${JMIRROR_BENCH_BASE:-/tmp/jmirror-bench-mail}
+bash contrib/test-server/stop.sh "$base/server" >/dev/null
+rm -rf "$base"; mkdir -p "$base"
+JMIRROR_TEST_USERS="none" bash contrib/test-server/start.sh "$base/server" >/dev/null
+trap 'bash contrib/test-server/stop.sh "$base/server" >/dev/null' EXIT
+. "$base/server/server.env"
+umask 077
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# run NAME CMD… : wall seconds and peak RSS (MB) of one command
+run() {
+  local start end
+  start=$(date +%s.%N)
+  /usr/bin/time -v -o "$base/time.txt" "$@" >"$base/out.txt" 2>&1 || { cat "$base/out.txt" >&2; return 1; }
+  end=$(date +%s.%N)
+  echo "$(echo "$end - $start" | bc -l) $(awk '/Maximum resident set size/ {printf "%.1f", $NF/1024}' "$base/time.txt")"
+}
+flip100() {
+  python3 - "$JMIRROR_TEST_IMAP_PORT" "$1" "$JMIRROR_TEST_PASSWORD_PREFIX$1" <<'PY'
+import imaplib, random, socket, sys
+c = imaplib.IMAP4("127.0.0.1", int(sys.argv[1])); c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+c.login(sys.argv[2], sys.argv[3]); c.select("INBOX")
+uids = c.uid("SEARCH", None, "ALL")[1][0].split()
+for u in random.Random(7).sample(uids, min(100, len(uids))):
+    c.uid("STORE", u, "+FLAGS", "(\\Flagged)")
+c.logout()
+PY
+}
+
+printf '%-7s %-8s %-18s %10s %10s %10s %10s\n' msgs tool phase seconds "msgs/s" "MB/s" "RSS MB"
+for n in "${counts[@]}"; do
+  user="bench$n"
+  bash contrib/test-server/add-user.sh "$base/server" "$user" >/dev/null
+  python3 contrib/test-server/seed.py --env "$base/server/server.env" --user "$user" --count "$n" --big-share 0.005 \
+    --folders "INBOX,Projects,Projects/2024,Lists" > "$base/seed.txt"
+  mb=$(awk '{print $4}' "$base/seed.txt" | tr -d '(')
+  work="$base/$user"; mkdir -p "$work"
+  printf '%s' "$JMIRROR_TEST_PASSWORD_PREFIX$user" > "$work/pw"
+  cat > "$work/config.toml" <<TOML
+[mirror]
+path = "$work/jmirror"
+[account.bench]
+url = "$JMIRROR_TEST_HTTP/jmap"
+username = "$user"
+password_file = "$work/pw"
+allow_insecure_http = true
+TOML
+  mkdir -p "$work/mbsync"
+  cat > "$work/mbsyncrc" <<RC
+IMAPAccount bench
+Host 127.0.0.1
+Port $JMIRROR_TEST_IMAP_PORT
+User $user
+PassCmd "cat $work/pw"
+SSLType None
+AuthMechs LOGIN
+DisableExtension COMPRESS=DEFLATE
+
+IMAPStore remote
+Account bench
+
+MaildirStore local
+Path $work/mbsync/
+Inbox $work/mbsync/INBOX
+SubFolders Verbatim
+
+Channel bench
+Far :remote:
+Near :local:
+Patterns *
+Create Near
+Sync Pull
+SyncState *
+RC
+  jm=("$bin" --config "$work/config.toml" sync)
+  mbs=(mbsync -q -c "$work/mbsyncrc" -a)
+  for tool in jmirror mbsync; do
+    if [ $tool = jmirror ]; then cmd=("${jm[@]}"); else cmd=("${mbs[@]}"); fi
+    read -r t rss < <(run "${cmd[@]}")
+    printf '%-7s %-8s %-18s %10.3f %10.0f %10.1f %10.1f\n' "$n" $tool initial "$t" "$(echo "$n / $t" | bc -l)" "$(echo "$mb / $t" | bc -l)" "$rss"
+  done
+  for tool in jmirror mbsync; do
+    if [ $tool = jmirror ]; then cmd=("${jm[@]}"); else cmd=("${mbs[@]}"); fi
+    ts=(); rs=()
+    for _ in 1 2 3 4 5; do read -r t rss < <(run "${cmd[@]}"); ts+=("$t"); rs+=("$rss"); done
+    printf '%-7s %-8s %-18s %10.3f %10s %10s %10.1f\n' "$n" $tool "no change (med 5)" "$(printf '%s\n' "${ts[@]}" | median)" - - \
+      "$(printf '%s\n' "${rs[@]}" | median)"
+  done
+  flip100 "$user"
+  for tool in jmirror mbsync; do
+    if [ $tool = jmirror ]; then cmd=("${jm[@]}"); else cmd=("${mbs[@]}"); fi
+    read -r t rss < <(run "${cmd[@]}")
+    printf '%-7s %-8s %-18s %10.3f %10s %10s %10.1f\n' "$n" $tool "after 100 changes" "$t" - - "$rss"
+  done
+  jfiles=$(find "$work/jmirror/bench/mail" \( -path '*/cur/*' -o -path '*/new/*' \) -type f | wc -l)
+  mfiles=$(find "$work/mbsync" \( -path '*/cur/*' -o -path '*/new/*' \) -type f | wc -l)
+  echo "        check: jmirror has $jfiles message files, mbsync $mfiles (seeded $n, $mb MB)"
+done
+echo "Whole-process wall time (/usr/bin/time), server and both tools on this machine's 2 cores; MB = 10^6 bytes."
