@@ -62,13 +62,18 @@ public final class MailSync: @unchecked Sendable {
     var accountId = ""
     var origin = ""
     var blobCapability: String?
-    var startCounts: [String: Int] = [:]
+    /// Messages per mailbox before this run's first deletion: what the safety guard compares with.
+    /// Read lazily, since a sync without deletions (the common case) does not need it.
+    var startCounts: [String: Int]?
     let progressLock = NSLock()
     nonisolated(unsafe) var progress: SyncProgress
 
+    /// What the catalog keeps of each Email besides its blob: the server-side facts (ids, mailboxes,
+    /// keywords, receivedAt) and the threading headers. Everything else (addresses, subject, preview)
+    /// is in the stored message itself; asking Cyrus for it made metadata 6.5× slower (850 vs 130 ms
+    /// per 2,000 messages, measured on 10k).
     static let emailProperties = ["id", "blobId", "threadId", "mailboxIds", "keywords", "size", "receivedAt", "messageId",
-                                  "inReplyTo", "references", "sender", "from", "to", "cc", "bcc", "replyTo", "subject",
-                                  "sentAt", "hasAttachment", "preview"]
+                                  "inReplyTo", "references"]
 
     public init(name: String, client: JMAPClient, store: MirrorStore, options: SyncOptions, logger: Logger,
                 onProgress: @escaping @Sendable (SyncProgress) -> Void) {
@@ -99,7 +104,6 @@ public final class MailSync: @unchecked Sendable {
         blobCapability = Dialects.detect(session, accountId: id)[.blob]?.capability
         store.objects.removeTemporaryFiles()
         _ = try view.render()  // finish whatever an interrupted run left in the journal
-        startCounts = try store.catalog.mailboxCounts(account: name)
 
         try await retryPendingBlobs()
         let catalog = store.catalog
@@ -307,10 +311,21 @@ public final class MailSync: @unchecked Sendable {
         // Metadata and blobs in chunks, each committed, so a large first sync survives a crash.
         setPhase("fetching")
         let chunk = 2000
-        for start in stride(from: 0, to: ids.count, by: chunk) {
-            let part = Array(ids[start..<min(start + chunk, ids.count)])
-            let got = try await client.get("Email", accountId: accountId, ids: part, properties: MailSync.emailProperties,
-                                           using: [Capability.mail])
+        let chunks = stride(from: 0, to: ids.count, by: chunk).map { Array(ids[$0..<min($0 + chunk, ids.count)]) }
+        func metadata(_ index: Int) -> Task<GetResult, Error>? {
+            guard index < chunks.count else { return nil }
+            let part = chunks[index]
+            return Task { [client, accountId] in
+                try await client.get("Email", accountId: accountId, ids: part, properties: MailSync.emailProperties,
+                                     using: [Capability.mail])
+            }
+        }
+        // The next chunk's metadata is asked for while this chunk's blobs download.
+        var pending = metadata(0)
+        for index in chunks.indices {
+            let t0 = Date()
+            guard let got = try await pending?.value else { break }
+            pending = metadata(index + 1)
             var rows: [EmailRow] = []
             for e in got.list {
                 guard var row = MailSync.emailRow(e) else { continue }
@@ -323,11 +338,16 @@ public final class MailSync: @unchecked Sendable {
                 }
                 rows.append(row)
             }
-            var part_round = CatalogRound(account: name)
-            part_round.upsertEmails = try await withBlobs(rows)
-            if start == 0 { part_round.upsertMailboxes = round.upsertMailboxes }
-            if !part_round.upsertEmails.isEmpty || start == 0 { try commit(part_round) }
+            let t1 = Date()
+            var partRound = CatalogRound(account: name)
+            partRound.upsertEmails = try await withBlobs(rows)
+            if index == 0 { partRound.upsertMailboxes = round.upsertMailboxes }
+            let t2 = Date()
+            if !partRound.upsertEmails.isEmpty || index == 0 { try commit(partRound) }
+            let timing = "metadata \(Self.ms(t0, t1)), blobs \(Self.ms(t1, t2)), commit and view \(Self.ms(t2, Date()))"
+            logger.info("\(name): messages \(index * chunk)..<\(index * chunk + chunks[index].count): \(timing)")
         }
+        if chunks.isEmpty { try commit(round) }
         summary.destroyed += local.keys.filter { !serverIds.contains($0) }.count
         round.upsertMailboxes = []
         round.keepOnlyEmails = serverIds
@@ -338,17 +358,21 @@ public final class MailSync: @unchecked Sendable {
         if let ms = round.states["Mailbox"] { try await deltaSync(mailboxState: ms, emailState: s0) }
     }
 
+    static func ms(_ a: Date, _ b: Date) -> String { "\(Int(b.timeIntervalSince(a) * 1000)) ms" }
+
     // MARK: Safety guard
 
     func guardDeletions(destroyed: [String], existing: [String: EmailRow], updated: [EmailRow]) throws {
         guard !options.force else { return }
+        if destroyed.isEmpty && updated.isEmpty { return }
+        if startCounts == nil { startCounts = try store.catalog.mailboxCounts(account: name) }
         var lost: [String: Int] = [:]
         for id in destroyed { for m in existing[id]?.mailboxIds ?? [] { lost[m, default: 0] += 1 } }
         for row in updated {
             for m in (existing[row.id]?.mailboxIds ?? []).subtracting(row.mailboxIds) { lost[m, default: 0] += 1 }
         }
         for (mailbox, n) in lost {
-            let before = startCounts[mailbox] ?? 0
+            let before = startCounts?[mailbox] ?? 0
             if before >= options.guardMinimum, Double(n) > options.maxDeletedShare * Double(before) {
                 let mailboxName = (try? store.catalog.mailboxes(account: name).first { $0.id == mailbox }?.name) ?? mailbox
                 throw SafetyGuardError(account: name, reason: "mailbox \"\(mailboxName)\" would lose \(n) of its \(before) messages")
@@ -366,7 +390,7 @@ public final class MailSync: @unchecked Sendable {
 
     static func emailRow(_ e: JSONValue) -> EmailRow? {
         guard let id = e["id"]?.stringValue, let blobId = e["blobId"]?.stringValue else { return nil }
-        let received = e["receivedAt"]?.stringValue.flatMap { ISO8601DateFormatter().date(from: $0) }
+        let received = e["receivedAt"]?.stringValue.flatMap(UTCDate.parse)
         return EmailRow(id: id, blobId: blobId, sha256: nil, size: e["size"]?.intValue ?? 0, receivedAt: received,
                         keywords: Set((e["keywords"]?.objectValue ?? [:]).filter { $0.value.boolValue == true }.keys),
                         mailboxIds: Set((e["mailboxIds"]?.objectValue ?? [:]).filter { $0.value.boolValue == true }.keys),

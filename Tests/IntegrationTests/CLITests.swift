@@ -2,94 +2,96 @@ import Foundation
 import TestSupport
 import Testing
 
-@Suite("The jmirror command against the real Cyrus")
-struct CLITests {
-    let server: TestServer
+extension Integration {
+    @Suite("The jmirror command against the real Cyrus")
+    struct CLITests {
+        let server: TestServer
 
-    init() throws { server = try TestServer.load() }
+        init() throws { server = try TestServer.load() }
 
-    func config(_ dir: String, user: String, password: String) -> String {
-        let pw = dir + "/pw"
-        FileManager.default.createFile(atPath: pw, contents: Data(password.utf8), attributes: [.posixPermissions: 0o600])
-        let path = dir + "/config.toml"
-        FileManager.default.createFile(atPath: path, contents: Data("""
-            [mirror]
-            path = "\(dir)/mirror"
-            [account.main]
-            url = "\(server.hostPort)"
-            username = "\(user)"
-            password_file = "\(pw)"
-            allow_insecure_http = true
-            """.utf8), attributes: [.posixPermissions: 0o600])
-        return path
-    }
-
-    func scratch() throws -> String {
-        let d = FileManager.default.temporaryDirectory.appendingPathComponent("jmirror-cli-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
-        return d
-    }
-
-    func run(_ args: [String], in dir: String) throws -> (code: Int32, out: String, err: String) {
-        let pid = try spawn([jmirrorBinary] + args, stdout: dir + "/stdout")
-        let code = waitExit(pid)
-        return (code, (try? String(contentsOfFile: dir + "/stdout", encoding: .utf8)) ?? "",
-                (try? String(contentsOfFile: dir + "/stdout.err", encoding: .utf8)) ?? "")
-    }
-
-    @Test("a wrong password exits 77 and never prints the password")
-    func wrongPassword() throws {
-        let dir = try scratch()
-        let cfg = config(dir, user: "alice", password: "wrong-password-xyz")
-        for cmd in [["doctor"], ["sync"], ["doctor", "--json"], ["sync", "--json"]] {
-            let r = try run(["--config", cfg] + cmd, in: dir)
-            #expect(r.code == 77, "\(cmd): \(r.err)")
-            #expect(!(r.out + r.err).contains("wrong-password-xyz"))
-            #expect(r.err.contains("authentication failed"))
+        func config(_ dir: String, user: String, password: String) -> String {
+            let pw = dir + "/pw"
+            FileManager.default.createFile(atPath: pw, contents: Data(password.utf8), attributes: [.posixPermissions: 0o600])
+            let path = dir + "/config.toml"
+            FileManager.default.createFile(atPath: path, contents: Data("""
+                [mirror]
+                path = "\(dir)/mirror"
+                [account.main]
+                url = "\(server.hostPort)"
+                username = "\(user)"
+                password_file = "\(pw)"
+                allow_insecure_http = true
+                """.utf8), attributes: [.posixPermissions: 0o600])
+            return path
         }
-    }
 
-    @Test("doctor --json lists accounts, dialects and what is backed up")
-    func doctorJSON() throws {
-        let dir = try scratch()
-        let r = try run(["--config", config(dir, user: "alice", password: server.password("alice")), "doctor", "--json"], in: dir)
-        #expect(r.code == 0, "\(r.err)")
-        let json = try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any]
-        let report = (json?["accounts"] as? [[String: Any]])?.first
-        #expect(report?["username"] as? String == "alice")
-        let coverage = ((report?["accounts"] as? [[String: Any]])?.first?["coverage"] as? [[String: Any]]) ?? []
-        let mail = coverage.first { $0["kind"] as? String == "mail" }
-        #expect(mail?["backedUp"] as? Bool == true)
-        #expect(mail?["dialect"] as? String == "ietf")
-        let contacts = coverage.first { $0["kind"] as? String == "contacts" }
-        #expect(contacts?["dialect"] as? String == "cyrus")
-        #expect(contacts?["backedUp"] as? Bool == false)
-    }
+        func scratch() throws -> String {
+            let d = FileManager.default.temporaryDirectory.appendingPathComponent("jmirror-cli-\(UUID().uuidString)").path
+            try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+            return d
+        }
 
-    @Test("sync --json ends with a summary line; the safety guard exits 65; a bad config exits 64")
-    func syncExitCodes() async throws {
-        let account = try await ServerAccount.fresh(server)
-        let inbox = try await account.mailboxId(role: "inbox")
-        for i in 0..<2 { try await account.importMessage(sampleMessage("x\(i)"), mailboxIds: [inbox]) }
-        let dir = try scratch()
-        let cfg = config(dir, user: account.user, password: account.password)
-        let first = try run(["--config", cfg, "sync", "--json"], in: dir)
-        #expect(first.code == 0, "\(first.err)")
-        let lines = first.out.split(separator: "\n").map { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-        #expect(lines.count == 2)
-        #expect(lines.last??["event"] as? String == "summary")
-        #expect(lines.last??["created"] as? Int == 2)
+        func run(_ args: [String], in dir: String) throws -> (code: Int32, out: String, err: String) {
+            let pid = try spawn([jmirrorBinary] + args, stdout: dir + "/stdout")
+            let code = waitExit(pid)
+            return (code, (try? String(contentsOfFile: dir + "/stdout", encoding: .utf8)) ?? "",
+                    (try? String(contentsOfFile: dir + "/stdout.err", encoding: .utf8)) ?? "")
+        }
 
-        try await account.destroyEmails(try await account.allEmailIds())
-        let refused = try run(["--config", cfg, "sync"], in: dir)
-        #expect(refused.code == 65)
-        #expect(refused.err.contains("--force"))
-        #expect(try run(["--config", cfg, "sync", "--force"], in: dir).code == 0)
+        @Test("a wrong password exits 77 and never prints the password")
+        func wrongPassword() throws {
+            let dir = try scratch()
+            let cfg = config(dir, user: "alice", password: "wrong-password-xyz")
+            for cmd in [["doctor"], ["sync"], ["doctor", "--json"], ["sync", "--json"]] {
+                let r = try run(["--config", cfg] + cmd, in: dir)
+                #expect(r.code == 77, "\(cmd): \(r.err)")
+                #expect(!(r.out + r.err).contains("wrong-password-xyz"))
+                #expect(r.err.contains("authentication failed"))
+            }
+        }
 
-        FileManager.default.createFile(atPath: dir + "/bad.toml", contents: Data("[mirror]\npath = 3\n".utf8))
-        let bad = try run(["--config", dir + "/bad.toml", "sync"], in: dir)
-        #expect(bad.code == 64)
-        #expect(bad.err.contains("mirror.path"))
-        #expect(try run(["--config", cfg, "sync", "--no-such-flag"], in: dir).code == 64)
+        @Test("doctor --json lists accounts, dialects and what is backed up")
+        func doctorJSON() throws {
+            let dir = try scratch()
+            let r = try run(["--config", config(dir, user: "alice", password: server.password("alice")), "doctor", "--json"], in: dir)
+            #expect(r.code == 0, "\(r.err)")
+            let json = try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any]
+            let report = (json?["accounts"] as? [[String: Any]])?.first
+            #expect(report?["username"] as? String == "alice")
+            let coverage = ((report?["accounts"] as? [[String: Any]])?.first?["coverage"] as? [[String: Any]]) ?? []
+            let mail = coverage.first { $0["kind"] as? String == "mail" }
+            #expect(mail?["backedUp"] as? Bool == true)
+            #expect(mail?["dialect"] as? String == "ietf")
+            let contacts = coverage.first { $0["kind"] as? String == "contacts" }
+            #expect(contacts?["dialect"] as? String == "cyrus")
+            #expect(contacts?["backedUp"] as? Bool == false)
+        }
+
+        @Test("sync --json ends with a summary line; the safety guard exits 65; a bad config exits 64")
+        func syncExitCodes() async throws {
+            let account = try await ServerAccount.fresh(server)
+            let inbox = try await account.mailboxId(role: "inbox")
+            for i in 0..<2 { try await account.importMessage(sampleMessage("x\(i)"), mailboxIds: [inbox]) }
+            let dir = try scratch()
+            let cfg = config(dir, user: account.user, password: account.password)
+            let first = try run(["--config", cfg, "sync", "--json"], in: dir)
+            #expect(first.code == 0, "\(first.err)")
+            let lines = first.out.split(separator: "\n").map { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            #expect(lines.count == 2)
+            #expect(lines.last??["event"] as? String == "summary")
+            #expect(lines.last??["created"] as? Int == 2)
+
+            try await account.destroyEmails(try await account.allEmailIds())
+            let refused = try run(["--config", cfg, "sync"], in: dir)
+            #expect(refused.code == 65)
+            #expect(refused.err.contains("--force"))
+            #expect(try run(["--config", cfg, "sync", "--force"], in: dir).code == 0)
+
+            FileManager.default.createFile(atPath: dir + "/bad.toml", contents: Data("[mirror]\npath = 3\n".utf8))
+            let bad = try run(["--config", dir + "/bad.toml", "sync"], in: dir)
+            #expect(bad.code == 64)
+            #expect(bad.err.contains("mirror.path"))
+            #expect(try run(["--config", cfg, "sync", "--no-such-flag"], in: dir).code == 64)
+        }
     }
 }

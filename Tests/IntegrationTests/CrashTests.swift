@@ -26,70 +26,72 @@ func waitExit(_ pid: pid_t) -> Int32 {
     return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
 }
 
-@Suite("Crash safety")
-struct CrashTests {
-    let server: TestServer
+extension Integration {
+    @Suite("Crash safety")
+    struct CrashTests {
+        let server: TestServer
 
-    init() throws { server = try TestServer.load() }
+        init() throws { server = try TestServer.load() }
 
-    @Test("kill -9 at random points of a sync, repeated, then a final sync equals the server")
-    func killNine() async throws {
-        let account = try await ServerAccount.fresh(server, prefix: "k")
-        let seed = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("../../contrib/test-server/seed.py").standardized.path
-        let env = ProcessInfo.processInfo.environment["JMIRROR_TEST_SERVER_ENV"] ?? "/tmp/jmirror-test-server/server.env"
-        _ = try spawn(["/usr/bin/python3", seed, "--env", env, "--user", account.user, "--count", "300", "--big-share", "0.01",
-                       "--folders", "INBOX,Projects,Projects/2024"])
-        // Wait for the seeding to finish by polling the count.
-        for _ in 0..<600 where try await account.allEmailIds().count < 300 { try await Task.sleep(nanoseconds: 100_000_000) }
-        #expect(try await account.allEmailIds().count == 300)
+        @Test("kill -9 at random points of a sync, repeated, then a final sync equals the server")
+        func killNine() async throws {
+            let account = try await ServerAccount.fresh(server, prefix: "k")
+            let seed = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+                .appendingPathComponent("../../contrib/test-server/seed.py").standardized.path
+            let env = ProcessInfo.processInfo.environment["JMIRROR_TEST_SERVER_ENV"] ?? "/tmp/jmirror-test-server/server.env"
+            _ = try spawn(["/usr/bin/python3", seed, "--env", env, "--user", account.user, "--count", "300", "--big-share", "0.01",
+                           "--folders", "INBOX,Projects,Projects/2024"])
+            // Wait for the seeding to finish by polling the count.
+            for _ in 0..<600 where try await account.allEmailIds().count < 300 { try await Task.sleep(nanoseconds: 100_000_000) }
+            #expect(try await account.allEmailIds().count == 300)
 
-        let mirror = try TestMirror()
-        let pw = mirror.dir + "/pw"
-        FileManager.default.createFile(atPath: pw, contents: Data(account.password.utf8), attributes: [.posixPermissions: 0o600])
-        let config = mirror.dir + "/config.toml"
-        FileManager.default.createFile(atPath: config, contents: Data("""
-            [mirror]
-            path = "\(mirror.dir)"
-            [account.acct]
-            url = "\(server.httpBase.absoluteString)/jmap"
-            username = "\(account.user)"
-            password_file = "\(pw)"
-            allow_insecure_http = true
-            """.utf8), attributes: [.posixPermissions: 0o600])
+            let mirror = try TestMirror()
+            let pw = mirror.dir + "/pw"
+            FileManager.default.createFile(atPath: pw, contents: Data(account.password.utf8), attributes: [.posixPermissions: 0o600])
+            let config = mirror.dir + "/config.toml"
+            FileManager.default.createFile(atPath: config, contents: Data("""
+                [mirror]
+                path = "\(mirror.dir)"
+                [account.acct]
+                url = "\(server.httpBase.absoluteString)/jmap"
+                username = "\(account.user)"
+                password_file = "\(pw)"
+                allow_insecure_http = true
+                """.utf8), attributes: [.posixPermissions: 0o600])
 
-        var generator = SystemRandomNumberGenerator()
-        let ids = try await account.allEmailIds()
-        let archive = try await account.mailboxId(role: "archive")
-        var killedMidway = 0
-        for round in 0..<8 {
-            if round >= 3 {
-                // Changes between crashes, so deltas are interrupted too.
-                let id = ids[Int.random(in: 0..<ids.count, using: &generator)]
-                try await account.updateEmail(id, ["keywords/$flagged": true])
-                let other = ids[Int.random(in: 0..<ids.count, using: &generator)]
-                try await account.updateEmail(other, ["mailboxIds/\(archive)": true])
+            var generator = SystemRandomNumberGenerator()
+            let ids = try await account.allEmailIds()
+            let archive = try await account.mailboxId(role: "archive")
+            var killedMidway = 0
+            for round in 0..<8 {
+                if round >= 3 {
+                    // Changes between crashes, so deltas are interrupted too.
+                    let id = ids[Int.random(in: 0..<ids.count, using: &generator)]
+                    try await account.updateEmail(id, ["keywords/$flagged": true])
+                    let other = ids[Int.random(in: 0..<ids.count, using: &generator)]
+                    try await account.updateEmail(other, ["mailboxIds/\(archive)": true])
+                }
+                let pid = try spawn([jmirrorBinary, "--config", config, "sync"], stdout: mirror.dir + "/out.\(round)")
+                let delay = UInt64.random(in: 20_000_000...900_000_000, using: &generator)
+                try await Task.sleep(nanoseconds: delay)
+                if kill(pid, SIGKILL) == 0 { killedMidway += 1 }
+                _ = waitExit(pid)
             }
-            let pid = try spawn([jmirrorBinary, "--config", config, "sync"], stdout: mirror.dir + "/out.\(round)")
-            let delay = UInt64.random(in: 20_000_000...900_000_000, using: &generator)
-            try await Task.sleep(nanoseconds: delay)
-            if kill(pid, SIGKILL) == 0 { killedMidway += 1 }
-            _ = waitExit(pid)
-        }
-        #expect(killedMidway >= 3, "most runs should have been killed while working")
+            #expect(killedMidway >= 3, "most runs should have been killed while working")
 
-        let final = try spawn([jmirrorBinary, "--config", config, "sync"], stdout: mirror.dir + "/out.final")
-        #expect(waitExit(final) == 0, "\((try? String(contentsOfFile: mirror.dir + "/out.final.err", encoding: .utf8)) ?? "")")
-        #expect(try mirror.snapshot() == (try await account.expectedMaildir()))
-        // No partial file is visible: tmp/ folders are empty and no half-moved folder remains.
-        let all = FileManager.default.enumerator(atPath: mirror.mailRoot)?.allObjects as? [String] ?? []
-        #expect(all.filter { $0.contains("/tmp/") || $0.hasPrefix("tmp/") }.isEmpty)
-        #expect(all.filter { $0.contains("~jmirror-move") }.isEmpty)
-        // Every stored object is intact.
-        let objects = mirror.dir + "/.jmirror/objects/sha256"
-        for path in FileManager.default.enumerator(atPath: objects)?.allObjects as? [String] ?? [] where path.count > 64 {
-            let name = String(path.suffix(64))
-            #expect(try SHA256Hasher.hex(ofFileAt: objects + "/" + path).sha256 == name)
+            let final = try spawn([jmirrorBinary, "--config", config, "sync"], stdout: mirror.dir + "/out.final")
+            #expect(waitExit(final) == 0, "\((try? String(contentsOfFile: mirror.dir + "/out.final.err", encoding: .utf8)) ?? "")")
+            #expect(try mirror.snapshot() == (try await account.expectedMaildir()))
+            // No partial file is visible: tmp/ folders are empty and no half-moved folder remains.
+            let all = FileManager.default.enumerator(atPath: mirror.mailRoot)?.allObjects as? [String] ?? []
+            #expect(all.filter { $0.contains("/tmp/") || $0.hasPrefix("tmp/") }.isEmpty)
+            #expect(all.filter { $0.contains("~jmirror-move") }.isEmpty)
+            // Every stored object is intact.
+            let objects = mirror.dir + "/.jmirror/objects/sha256"
+            for path in FileManager.default.enumerator(atPath: objects)?.allObjects as? [String] ?? [] where path.count > 64 {
+                let name = String(path.suffix(64))
+                #expect(try SHA256Hasher.hex(ofFileAt: objects + "/" + path).sha256 == name)
+            }
         }
     }
 }

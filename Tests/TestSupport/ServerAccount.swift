@@ -12,11 +12,19 @@ public struct ServerAccount: Sendable {
 
     /// Creates a new user (unique per call) with the special-use folders.
     public static func fresh(_ server: TestServer, prefix: String = "t") async throws -> ServerAccount {
-        let user = prefix + String(UUID().uuidString.prefix(8)).lowercased()
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .appendingPathComponent("../../contrib/test-server/add-user.sh").standardized.path
-        try run(["/bin/bash", script, server.base, user])
-        return ServerAccount(server: server, user: user, client: try await server.client(user))
+        var attempt = 0
+        while true {
+            attempt += 1
+            let user = prefix + String(UUID().uuidString.prefix(8)).lowercased()
+            do {
+                try run(["/bin/bash", script, server.base, user])
+                return ServerAccount(server: server, user: user, client: try await server.client(user))
+            } catch where attempt < 3 {
+                try await Task.sleep(nanoseconds: 500_000_000)
+            }
+        }
     }
 
     public var accountId: String { user }

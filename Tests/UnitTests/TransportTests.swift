@@ -105,3 +105,21 @@ struct DialectTests {
         #expect(d[.calendars]?.note?.contains("jsevent") == true)
     }
 }
+
+@Suite("UTCDate")
+struct UTCDateTests {
+    @Test("RFC 3339 dates as JMAP sends them", arguments: [
+        ("2024-03-01T10:00:00Z", 1_709_287_200.0), ("1970-01-01T00:00:00Z", 0.0), ("2000-02-29T23:59:59Z", 951_868_799.0),
+        ("2024-03-01T10:00:00.5Z", 1_709_287_200.5), ("2024-03-01T12:00:00+02:00", 1_709_287_200.0),
+        ("1969-12-31T23:59:59Z", -1.0), ("2038-01-19T03:14:08Z", 2_147_483_648.0),
+    ])
+    func parses(text: String, seconds: Double) {
+        #expect(UTCDate.parse(text)?.timeIntervalSince1970 == seconds)
+    }
+
+    @Test("garbage is nil", arguments: ["", "2024-03-01", "2024-13-01T10:00:00Z", "2024-03-01T10:00:00", "2024-03-01T10:00:00Zjunk",
+                                         "2024-03-01 10:00:00Z", "20x4-03-01T10:00:00Z"])
+    func rejects(text: String) {
+        #expect(UTCDate.parse(text) == nil)
+    }
+}
