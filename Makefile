@@ -11,7 +11,7 @@ deps:
 	bash contrib/install-deps.sh
 
 build: deps
-	swift build -c release
+	swift build -c release --static-swift-stdlib
 
 bench:
 	bash contrib/bench/blob-download.sh

@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash contrib/install-deps.sh
-swift build -c release
-bin=$(swift build -c release --show-bin-path)/jmirror
+swift build -c release --static-swift-stdlib
+bin=$(swift build -c release --static-swift-stdlib --show-bin-path)/jmirror
 base=${JMIRROR_DEMO_BASE:-/tmp/jmirror-demo}
 bash contrib/test-server/stop.sh "$base/server" >/dev/null
 mkdir -p "$base"

@@ -201,5 +201,29 @@ extension Integration {
             #expect(forced.destroyed == 3)
             #expect(try mirror.snapshot() == (try await account.expectedMaildir()))
         }
+
+        @Test("a mailbox losing more than max_deleted_share of its messages is refused; moving mail out counts too")
+        func mailboxShareGuard() async throws {
+            let account = try await ServerAccount.fresh(server)
+            let inbox = try await account.mailboxId(role: "inbox")
+            let archive = try await account.mailboxId(role: "archive")
+            var ids: [String] = []
+            for i in 0..<25 { ids.append(try await account.importMessage(sampleMessage("s\(i)"), mailboxIds: [inbox])) }
+            try await account.importMessage(sampleMessage("elsewhere"), mailboxIds: [archive])
+            let mirror = try TestMirror()
+            _ = try await mirror.sync(account)
+            let before = try mirror.snapshot()
+            // 24 of 25 (96% > 90%) leave the inbox: 20 destroyed, 4 moved to the archive.
+            try await account.destroyEmails(Array(ids[0..<20]))
+            for id in ids[20..<24] { try await account.updateEmail(id, ["mailboxIds": [.init(stringLiteral: archive): true]]) }
+            await #expect {
+                _ = try await mirror.sync(account)
+            } throws: { error in
+                "\(error)".contains("would lose 24 of its 25 messages")
+            }
+            #expect(try mirror.snapshot() == before)
+            _ = try await mirror.sync(account, force: true)
+            #expect(try mirror.snapshot() == (try await account.expectedMaildir()))
+        }
     }
 }

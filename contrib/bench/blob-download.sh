@@ -7,8 +7,8 @@ cd "$(dirname "$0")/../.."
 sizes=("$@"); [ ${#sizes[@]} -gt 0 ] || sizes=(10 100 1000)
 bash contrib/install-deps.sh >/dev/null
 { [ -x /usr/bin/time ] && command -v bc >/dev/null; } || apt-get install -y -q time bc >/dev/null
-swift build -c release >/dev/null
-bin=$(swift build -c release --show-bin-path)/jmirror
+swift build -c release --static-swift-stdlib >/dev/null
+bin=$(swift build -c release --static-swift-stdlib --show-bin-path)/jmirror
 
 base=${JMIRROR_BENCH_BASE:-/tmp/jmirror-bench-blob}
 bash contrib/test-server/stop.sh "$base/server" >/dev/null
