@@ -130,7 +130,7 @@ final class ProgressLine: @unchecked Sendable {
             if p.messagesTotal > 0 {
                 let rate = Double(p.messagesDone) / elapsed
                 let eta = rate > 0 ? Double(p.messagesTotal - p.messagesDone) / rate : 0
-                text += " \(p.messagesDone)/\(p.messagesTotal) msgs, \(p.bytesDone >> 20)/\(p.bytesTotal >> 20) MB, "
+                text += " \(p.messagesDone)/\(p.messagesTotal) msgs, \(p.bytesDone / 1_000_000)/\(p.bytesTotal / 1_000_000) MB, "
                     + "\(Int(rate)) msg/s, ETA \(Int(eta) / 60):\(String(format: "%02d", Int(eta) % 60))"
             }
             FileHandle.standardError.write(Data("\r\u{1B}[K\(text)".utf8))
