@@ -123,9 +123,8 @@ public final class Catalog: Sendable {
             let select = "SELECT id, blob_id, sha256, size, received_at, keywords, json FROM email WHERE account = ?"
             var rows: [Row] = []
             if let ids {
-                for chunk in stride(from: 0, to: ids.count, by: 500).map({ Array(ids[$0..<min($0 + 500, ids.count)]) }) {
-                    rows += try Row.fetchAll(db, sql: select + " AND id IN (\(chunk.map { _ in "?" }.joined(separator: ",")))",
-                                             arguments: StatementArguments([account] + chunk))
+                rows = try Catalog.inChunks(ids) { chunk, marks in
+                    try Row.fetchAll(db, sql: select + " AND id IN (\(marks))", arguments: StatementArguments([account] + chunk))
                 }
             } else {
                 rows = try Row.fetchAll(db, sql: select, arguments: [account])
@@ -144,9 +143,9 @@ public final class Catalog: Sendable {
         var out: [String: Set<String>] = [:]
         var rows: [Row] = []
         if let ids {
-            for chunk in stride(from: 0, to: ids.count, by: 500).map({ Array(ids[$0..<min($0 + 500, ids.count)]) }) {
-                rows += try Row.fetchAll(db, sql: "SELECT email_id, mailbox_id FROM membership WHERE account = ? AND email_id IN (\(chunk.map { _ in "?" }.joined(separator: ",")))",
-                                         arguments: StatementArguments([account] + chunk))
+            rows = try Catalog.inChunks(ids) { chunk, marks in
+                try Row.fetchAll(db, sql: "SELECT email_id, mailbox_id FROM membership WHERE account = ? AND email_id IN (\(marks))",
+                                 arguments: StatementArguments([account] + chunk))
             }
         } else {
             rows = try Row.fetchAll(db, sql: "SELECT email_id, mailbox_id FROM membership WHERE account = ?", arguments: [account])
@@ -179,10 +178,11 @@ public final class Catalog: Sendable {
     public func knownBlobs(origin: String, blobIds: [String]) throws -> [String: String] {
         try pool.read { db in
             var out: [String: String] = [:]
-            for chunk in stride(from: 0, to: blobIds.count, by: 500).map({ Array(blobIds[$0..<min($0 + 500, blobIds.count)]) }) {
-                for r in try Row.fetchAll(db, sql: "SELECT blob_id, sha256 FROM blob_id WHERE origin = ? AND blob_id IN (\(chunk.map { _ in "?" }.joined(separator: ",")))",
-                                          arguments: StatementArguments([origin] + chunk)) { out[r[0]] = r[1] }
+            let rows = try Catalog.inChunks(blobIds) { chunk, marks in
+                try Row.fetchAll(db, sql: "SELECT blob_id, sha256 FROM blob_id WHERE origin = ? AND blob_id IN (\(marks))",
+                                 arguments: StatementArguments([origin] + chunk))
             }
+            for r in rows { out[r[0]] = r[1] }
             return out
         }
     }
@@ -262,10 +262,11 @@ public final class Catalog: Sendable {
     public func renderedPaths(account: String, emailIds: [String]) throws -> [String: Set<String>] {
         try pool.read { db in
             var out: [String: Set<String>] = [:]
-            for chunk in stride(from: 0, to: emailIds.count, by: 500).map({ Array(emailIds[$0..<min($0 + 500, emailIds.count)]) }) {
-                for r in try Row.fetchAll(db, sql: "SELECT email_id, path FROM rendered WHERE account = ? AND email_id IN (\(chunk.map { _ in "?" }.joined(separator: ",")))",
-                                          arguments: StatementArguments([account] + chunk)) { out[r[0], default: []].insert(r[1]) }
+            let rows = try Catalog.inChunks(emailIds) { chunk, marks in
+                try Row.fetchAll(db, sql: "SELECT email_id, path FROM rendered WHERE account = ? AND email_id IN (\(marks))",
+                                 arguments: StatementArguments([account] + chunk))
             }
+            for r in rows { out[r[0], default: []].insert(r[1]) }
             return out
         }
     }
@@ -321,6 +322,17 @@ public final class Catalog: Sendable {
 
     public func clearDirtyMailboxes(account: String) throws {
         try pool.write { db in try db.execute(sql: "DELETE FROM dirty_mailbox WHERE account = ?", arguments: [account]) }
+    }
+
+    /// Runs `body` over `values` in slices of 500 (under SQLite's bound-parameter limit), with the
+    /// `?, ?, …` placeholder list for each slice.
+    static func inChunks<T>(_ values: [String], _ body: ([String], String) throws -> [T]) rethrows -> [T] {
+        var out: [T] = []
+        for start in stride(from: 0, to: values.count, by: 500) {
+            let chunk = Array(values[start..<min(start + 500, values.count)])
+            out += try body(chunk, chunk.map { _ in "?" }.joined(separator: ","))
+        }
+        return out
     }
 
     static func encodeSet(_ s: Set<String>) -> String {

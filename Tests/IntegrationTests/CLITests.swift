@@ -10,19 +10,7 @@ extension Integration {
         init() throws { server = try TestServer.load() }
 
         func config(_ dir: String, user: String, password: String) -> String {
-            let pw = dir + "/pw"
-            FileManager.default.createFile(atPath: pw, contents: Data(password.utf8), attributes: [.posixPermissions: 0o600])
-            let path = dir + "/config.toml"
-            FileManager.default.createFile(atPath: path, contents: Data("""
-                [mirror]
-                path = "\(dir)/mirror"
-                [account.main]
-                url = "\(server.hostPort)"
-                username = "\(user)"
-                password_file = "\(pw)"
-                allow_insecure_http = true
-                """.utf8), attributes: [.posixPermissions: 0o600])
-            return path
+            writeConfig(in: dir, mirror: dir + "/mirror", account: "main", url: server.hostPort, user: user, password: password)
         }
 
         func scratch() throws -> String {

@@ -46,18 +46,8 @@ extension Integration {
             #expect(try await account.allEmailIds().count == 300)
 
             let mirror = try TestMirror()
-            let pw = mirror.dir + "/pw"
-            FileManager.default.createFile(atPath: pw, contents: Data(account.password.utf8), attributes: [.posixPermissions: 0o600])
-            let config = mirror.dir + "/config.toml"
-            FileManager.default.createFile(atPath: config, contents: Data("""
-                [mirror]
-                path = "\(mirror.dir)"
-                [account.acct]
-                url = "\(server.httpBase.absoluteString)/jmap"
-                username = "\(account.user)"
-                password_file = "\(pw)"
-                allow_insecure_http = true
-                """.utf8), attributes: [.posixPermissions: 0o600])
+            let config = writeConfig(in: mirror.dir, mirror: mirror.dir, account: "acct", url: server.httpBase.absoluteString + "/jmap",
+                                     user: account.user, password: account.password)
 
             var generator = SystemRandomNumberGenerator()
             let ids = try await account.allEmailIds()

@@ -147,3 +147,20 @@ public func resetPeakRSS() {
         try? fd.close()
     }
 }
+
+/// Writes a jmirror config (and its password file, both 0600) into `dir`; returns the config path.
+public func writeConfig(in dir: String, mirror: String, account: String, url: String, user: String, password: String) -> String {
+    let pw = dir + "/pw"
+    FileManager.default.createFile(atPath: pw, contents: Data(password.utf8), attributes: [.posixPermissions: 0o600])
+    let path = dir + "/config.toml"
+    FileManager.default.createFile(atPath: path, contents: Data("""
+        [mirror]
+        path = "\(mirror)"
+        [account.\(account)]
+        url = "\(url)"
+        username = "\(user)"
+        password_file = "\(pw)"
+        allow_insecure_http = true
+        """.utf8), attributes: [.posixPermissions: 0o600])
+    return path
+}
