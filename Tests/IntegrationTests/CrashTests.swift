@@ -49,6 +49,16 @@ extension Integration {
             let config = writeConfig(in: mirror.dir, mirror: mirror.dir, account: "acct", url: server.httpBase.absoluteString + "/jmap",
                                      user: account.user, password: account.password)
 
+            // SIGTERM mid-sync: the documented exit code, and a message.
+            let interrupted = try spawn([jmirrorBinary, "--config", config, "sync"], stdout: mirror.dir + "/out.term")
+            try await Task.sleep(nanoseconds: 300_000_000)
+            kill(interrupted, SIGTERM)
+            let termCode = waitExit(interrupted)
+            if termCode != 0 {  // 0 only if the sync had already finished
+                #expect(termCode == 130)
+                #expect(((try? String(contentsOfFile: mirror.dir + "/out.term.err", encoding: .utf8)) ?? "").contains("interrupted"))
+            }
+
             var generator = SystemRandomNumberGenerator()
             let ids = try await account.allEmailIds()
             let archive = try await account.mailboxId(role: "archive")
