@@ -68,14 +68,21 @@ final class CurlEngine: @unchecked Sendable {
             }
             curl_multi_perform(multi, &running)
             var left: Int32 = 0
+            var finished = 0
             while let message = curl_multi_info_read(multi, &left) {
                 guard message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle,
                       let t = active.removeValue(forKey: easy) else { continue }
                 let code = message.pointee.data.result
                 curl_multi_remove_handle(multi, easy)
                 t.finish(code: code)
+                finished += 1
             }
-            curl_multi_poll(multi, nil, 0, 1000, nil)
+            // A finished transfer resumes a task that often queues its next request at once, and
+            // a wakeup can be lost between taking the queue and polling (measured: requests waited
+            // out the whole poll timeout, 1 s per chunk of a first sync). So: never sleep while
+            // work is queued, and poll only briefly.
+            if finished > 0 || lock.withLock({ !pendingAdds.isEmpty || !pendingCancels.isEmpty || stopping }) { continue }
+            curl_multi_poll(multi, nil, 0, 50, nil)
         }
     }
 }

@@ -178,6 +178,15 @@ struct ProtocolTests {
         #expect(throws: JMAPError.self) { try Fixtures.session(["apiUrl": "/x"]) }
     }
 
+    @Test("encoding is stable, sorted, escaped, and reads back as the same value")
+    func encoding() throws {
+        let v: JSONValue = ["b": [1, .double(2.5), true, nil], "a": "q\"uote\\ \n\t\u{1} é 日本 /", "c": ["z": -7, "y": [:]]]
+        let text = String(decoding: v.encoded(), as: UTF8.self)
+        #expect(text == #"{"a":"q\"uote\\ \n\t\u0001 é 日本 /","b":[1,2.5,true,null],"c":{"y":{},"z":-7}}"#)
+        #expect(try JSONValue.decode(v.encoded()) == v)
+        #expect(try JSONSerialization.jsonObject(with: v.encoded()) is [String: Any])
+    }
+
     @Test("unknown JSON survives a decode/encode round trip")
     func unknownJSONKept() throws {
         let text = #"{"id":"M1","x-vendor":{"n":[1,2.5,true,null,"s"]},"big":9007199254740991}"#
