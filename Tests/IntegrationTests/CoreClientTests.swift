@@ -197,6 +197,17 @@ extension Integration {
             #expect(try await proxy.requestCount() == 3)
         }
 
+        @Test("Basic and Bearer credentials reach the server as RFC 7617 and RFC 6750 say", arguments: [
+            (Credentials.basic(username: "me@example.com", password: "pä:ss"), "Basic " + Data("me@example.com:pä:ss".utf8).base64EncodedString()),
+            (Credentials.bearer(token: "tok-123.abc"), "Bearer tok-123.abc"),
+        ])
+        func credentialsOnTheWire(credentials: Credentials, expected: String) async throws {
+            let proxy = try FaultProxy(upstream: server.httpBase)
+            let r = try await TestServer.transport().perform(
+                HTTPRequest(url: proxy.url.appendingPathComponent("__echo"), credentials: credentials), sink: .memory(limit: 1 << 16))
+            #expect(try JSONValue.decode(r.body)["authorization"]?.stringValue == expected)
+        }
+
         @Test("a refused connection is a retryable transport error")
         func connectionRefused() async throws {
             let port = 1  // nothing listens on tcpmux on loopback

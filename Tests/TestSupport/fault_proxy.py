@@ -4,7 +4,8 @@
   fault_proxy.py --upstream http://127.0.0.1:PORT [--fail N --status S [--retry-after V]]
 
 The first N requests get status S (with Retry-After: V when given); every later one is forwarded.
-Prints "PORT <n>" once listening. GET /__stats answers {"requests": count} and is not counted.
+Prints "PORT <n>" once listening. GET /__stats answers {"requests": count} and is not counted;
+GET /__echo answers {"authorization": <the Authorization header>}, for checking what a client sends.
 """
 import argparse, http.client, json, sys, threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,8 +31,9 @@ def main():
             pass
 
         def handle_any(self):
-            if self.path == "/__stats":
-                body = json.dumps(state).encode()
+            if self.path in ("/__stats", "/__echo"):
+                payload = state if self.path == "/__stats" else {"authorization": self.headers.get("Authorization")}
+                body = json.dumps(payload).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
