@@ -26,9 +26,24 @@ password_file = "$base/alice.password"
 profile = "cyrus"
 allow_insecure_http = true              # plain HTTP, allowed only because the server is on loopback
 TOML
+rm -rf "$base/mirror"
 echo
 echo "\$ jmirror --config $base/config.toml doctor"
 "$bin" --config "$base/config.toml" doctor
+echo
+echo "\$ jmirror --config $base/config.toml sync"
+"$bin" --config "$base/config.toml" sync
+echo
+echo "The mirror, as any Maildir reader sees it (folder: messages):"
+for dir in "$base/mirror/demo/mail" "$base/mirror/demo/mail"/.*/; do
+  [ -d "$dir/cur" ] || continue
+  name=$(basename "$dir"); [ "$dir" = "$base/mirror/demo/mail" ] && name="INBOX (mail/)"
+  printf '  %-24s %s\n' "$name" "$(find "$dir/cur" -type f | wc -l)"
+done
+echo "  objects stored once each: $(find "$base/mirror/.jmirror/objects" -type f | wc -l)"
+echo
+echo "\$ jmirror --config $base/config.toml sync --json     # nothing changed: one request, no download"
+"$bin" --config "$base/config.toml" sync --json
 echo
 echo "The demo server is still running. Try: $bin --config $base/config.toml doctor --json"
 echo "Stop it with: bash contrib/test-server/stop.sh $base/server"
