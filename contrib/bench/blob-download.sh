@@ -5,16 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 sizes=("$@"); [ ${#sizes[@]} -gt 0 ] || sizes=(10 100 1000)
-bash contrib/install-deps.sh >/dev/null
-{ [ -x /usr/bin/time ] && command -v bc >/dev/null; } || apt-get install -y -q time bc >/dev/null
-swift build -c release --static-swift-stdlib >/dev/null
-bin=$(swift build -c release --static-swift-stdlib --show-bin-path)/jmirror
-
+. contrib/bench/lib.sh
 base=${JMIRROR_BENCH_BASE:-/tmp/jmirror-bench-blob}
-bash contrib/test-server/stop.sh "$base/server" >/dev/null
-mkdir -p "$base"
-JMIRROR_TEST_USERS="carol" bash contrib/test-server/start.sh "$base/server" >/dev/null
-. "$base/server/server.env"
+bench_setup "$base" carol
 # Output goes to tmpfs: the VM disk's writeback noise (seconds, run to run) would swamp the transport
 # being measured. Both tools write to the same place.
 work=${JMIRROR_BENCH_OUT:-/dev/shm/jmirror-bench-blob}; mkdir -p "$work"; umask 077
@@ -33,7 +26,6 @@ password_file = "$work/pw"
 allow_insecure_http = true
 TOML
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 rss_kb() { awk '/Maximum resident set size/ {print $NF}' "$1"; }
 
 printf '%-8s %-8s %10s %10s %12s %14s\n' size tool "MB/s" seconds "peak RSS MB" "transfer MB/s"

@@ -7,20 +7,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 counts=("$@"); [ ${#counts[@]} -gt 0 ] || counts=(1000 10000)
-bash contrib/install-deps.sh >/dev/null
-{ [ -x /usr/bin/time ] && command -v bc >/dev/null; } || apt-get install -y -q time bc >/dev/null
-swift build -c release --static-swift-stdlib >/dev/null
-bin=$(swift build -c release --static-swift-stdlib --show-bin-path)/jmirror
-
+. contrib/bench/lib.sh
 base=${JMIRROR_BENCH_BASE:-/tmp/jmirror-bench-mail}
-bash contrib/test-server/stop.sh "$base/server" >/dev/null
-rm -rf "$base"; mkdir -p "$base"
-JMIRROR_TEST_USERS="none" bash contrib/test-server/start.sh "$base/server" >/dev/null
+bench_setup "$base" none
 trap 'bash contrib/test-server/stop.sh "$base/server" >/dev/null' EXIT
-. "$base/server/server.env"
 umask 077
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 # run NAME CMD… : wall seconds and peak RSS (MB) of one command
 run() {
   local start end
