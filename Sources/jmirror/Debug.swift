@@ -28,7 +28,7 @@ struct DownloadBlob: AsyncParsableCommand {
     var accountId: String?
 
     func run() async throws {
-        let logger = global.makeLogger()
+        let logger = global.start()
         do {
             let config = try global.loadConfig()
             guard let account = try config.accounts(named: [account]).first else { return }

@@ -27,7 +27,7 @@ struct Doctor: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let logger = global.makeLogger()
+        let logger = global.start()
         let selected: [AccountConfig]
         do {
             selected = try global.loadConfig().accounts(named: accounts)

@@ -53,7 +53,9 @@ struct GlobalOptions: ParsableArguments {
         return config
     }
 
-    func makeLogger() -> Logger {
+    /// What every command does first: signals end the run with exit 130, logs go to stderr at
+    /// the chosen level. Returns the logger.
+    func start() -> Logger {
         Interruption.install()
         let level: Logger.Level = verbose >= 2 ? .debug : verbose == 1 ? .info : .warning
         LoggingSystem.bootstrap { label in

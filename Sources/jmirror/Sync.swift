@@ -40,7 +40,7 @@ struct Sync: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let logger = global.makeLogger()
+        let logger = global.start()
         let started = Date()
         let config: MirrorConfig
         let selected: [AccountConfig]
