@@ -23,7 +23,7 @@ let package = Package(
         ]),
         .target(name: "JMAP", dependencies: ["Transport", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Store", dependencies: ["Digest", .product(name: "GRDB", package: "GRDB.swift")]),
-        .target(name: "Formats"),
+        .target(name: "Formats", dependencies: ["JMAP", "Digest"]),
         .target(name: "Mirror", dependencies: [
             "JMAP", "Store", "Formats",
             .product(name: "TOMLKit", package: "TOMLKit"),

@@ -1,3 +1,6 @@
+import Digest
+import Foundation
+
 /// Maildir++ naming, as the project's layout contract fixes it. Pure functions: no I/O.
 public enum MaildirNames {
     /// `%`, `.`, `/` and control characters become `%XX` (uppercase hex of their UTF-8 bytes);
@@ -33,6 +36,25 @@ public enum MaildirNames {
         // Never leave half an escape (a dangling %X) at the cut.
         if let percent = cut.suffix(2).lastIndex(of: "%") { cut = String(cut[..<percent]) }
         return cut + suffix
+    }
+
+    /// One path component for a collection, card, event or script: escaped as a mailbox name, and
+    /// cut with `~` and a hash so that it plus `suffix` (an extension) fits in 255 bytes.
+    public static func component(_ name: String, suffix: String = "") -> String {
+        let full = escape(name)
+        let limit = 255 - suffix.utf8.count
+        guard full.utf8.count > limit else { return full.isEmpty ? "%00" + suffix : full + suffix }
+        let hash = "~" + SHA256Hasher.hex(of: Data(full.utf8)).prefix(8)
+        var cut = ""
+        var bytes = 0
+        for ch in full {
+            let n = String(ch).utf8.count
+            if bytes + n > limit - hash.utf8.count { break }
+            cut.append(ch)
+            bytes += n
+        }
+        if let percent = cut.suffix(2).lastIndex(of: "%") { cut = String(cut[..<percent]) }
+        return cut + hash + suffix
     }
 
     /// `D` `$draft`, `F` `$flagged`, `P` `$forwarded`, `R` `$answered`, `S` `$seen`, in ASCII

@@ -41,6 +41,9 @@ public struct DataTypeSupport: Sendable, Codable, Equatable {
     public var types: [String]
     public var hasChanges: Bool
     public var note: String?
+    /// The other dialects' capabilities for the same kind that the account also has. Sending them
+    /// in `using` lets a server add its own properties (Cyrus: the event's iCalendar `blobId`).
+    public var alsoAdvertised: [String] = []
 }
 
 public enum Dialects {
@@ -80,10 +83,13 @@ public enum Dialects {
         guard let account = session.accounts[accountId] else { return [:] }
         var out: [DataKind: DataTypeSupport] = [:]
         for kind in DataKind.allCases {
-            for (dialect, urn, types, hasChanges, note) in candidates[kind] ?? []
-            where session.capabilities[urn] != nil && account.accountCapabilities[urn] != nil {
+            let present = (candidates[kind] ?? []).map(\.1).filter {
+                session.capabilities[$0] != nil && account.accountCapabilities[$0] != nil
+            }
+            for (dialect, urn, types, hasChanges, note) in candidates[kind] ?? [] where present.contains(urn) {
                 var support = DataTypeSupport(kind: kind, dialect: dialect, capability: urn, types: types,
-                                              hasChanges: hasChanges, note: note)
+                                              hasChanges: hasChanges, note: note,
+                                              alsoAdvertised: present.filter { $0 != urn })
                 if kind == .calendars, dialect == .cyrus, session.capabilities[urn]?["isRFC"]?.boolValue != true {
                     support.note = "Cyrus calendars with pre-RFC JSCalendar (\"@type\": \"jsevent\")"
                 }

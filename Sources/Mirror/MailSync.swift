@@ -36,6 +36,10 @@ public struct SyncSummary: Codable, Sendable {
     public var seconds = 0.0
     public var failed: [String] = []
     public var messages = 0
+    /// Contacts, calendars, scripts, identities, vacation: per JMAP type.
+    public var items: [String: ItemCounts] = [:]
+    /// Kinds of data this account does not offer (reported, not an error).
+    public var notOnServer: [String] = []
 
     public init(account: String) { self.account = account }
 }
@@ -65,6 +69,9 @@ public final class MailSync: @unchecked Sendable {
     /// Messages per mailbox before this run's first deletion: what the safety guard compares with.
     /// Read lazily, since a sync without deletions (the common case) does not need it.
     var startCounts: [String: Int]?
+    /// Everything besides mail; its first round rides in the first mail delta request.
+    var items: ItemSync?
+    var itemsPlanned = false
     let progressLock = NSLock()
     nonisolated(unsafe) var progress: SyncProgress
 
@@ -91,6 +98,10 @@ public final class MailSync: @unchecked Sendable {
         MaildirView(root: store.root + "/" + name + "/mail", account: name, catalog: store.catalog, objects: store.objects)
     }
 
+    var itemViews: ItemViews {
+        ItemViews(root: store.root + "/" + name, account: name, catalog: store.catalog, objects: store.objects, origin: origin)
+    }
+
     public func run() async throws -> SyncSummary {
         let started = Date()
         let requestsBefore = await client.requestCount
@@ -101,9 +112,15 @@ public final class MailSync: @unchecked Sendable {
         }
         accountId = id
         origin = session.apiURL.absoluteString
-        blobCapability = Dialects.detect(session, accountId: id)[.blob]?.capability
+        let support = Dialects.detect(session, accountId: id)
+        blobCapability = support[.blob]?.capability
+        let items = ItemSync(name: name, client: client, store: store, logger: logger, accountId: id, origin: origin,
+                             blobCapability: blobCapability, support: support)
+        self.items = items
+        summary.notOnServer = ItemSync.missingKinds(support)
         store.objects.removeTemporaryFiles()
         _ = try view.render()  // finish whatever an interrupted run left in the journal
+        try itemViews.render()
 
         try await retryPendingBlobs()
         let catalog = store.catalog
@@ -112,6 +129,13 @@ public final class MailSync: @unchecked Sendable {
         } else {
             try await fullSync()
         }
+        setPhase("contacts, calendars, scripts")
+        try await items.finish()
+        try itemViews.render()
+        summary.items = items.counts
+        summary.failed += items.failed
+        summary.blobsDownloaded += items.blobsDownloaded
+        summary.bytesDownloaded += items.bytesDownloaded
         summary.messages = try catalog.emailCount(account: name)
         summary.apiRequests = await client.requestCount - requestsBefore
         summary.seconds = Date().timeIntervalSince(started)
@@ -137,7 +161,13 @@ public final class MailSync: @unchecked Sendable {
                                   references: ["ids": ec.reference("/created")])
             let eg2 = request.add("Email/get", ["accountId": .string(accountId), "properties": ["id", "mailboxIds", "keywords"]],
                                   references: ["ids": ec.reference("/updated")])
+            var planned: [ItemSync.Planned] = []
+            if let items, !itemsPlanned {
+                planned = try items.plan(into: &request)
+                itemsPlanned = true
+            }
             let response = try await client.send(request)
+            try await items?.absorb(response, planned)
 
             let mailboxChanges: [String: JSONValue]
             let emailChanges: [String: JSONValue]

@@ -55,12 +55,20 @@ public struct CatalogRound: Sendable {
     /// Full resync: every stored email or mailbox not in these sets is destroyed.
     public var keepOnlyEmails: Set<String>?
     public var keepOnlyMailboxes: Set<String>?
+    /// Contacts, calendars, scripts, identities, vacation: see CatalogItems.swift.
+    public var upsertItems: [ItemRow] = []
+    public var destroyItems: [ItemKey] = []
+    /// Per type: every stored item of that type not in the set is destroyed.
+    public var keepOnlyItems: [String: Set<String>] = [:]
+    /// Views to render again from the catalog (journalled with the data, like dirty_email).
+    public var dirtyViews: Set<String> = []
 
     public init(account: String) { self.account = account }
 
     public var isEmpty: Bool {
         upsertMailboxes.isEmpty && destroyMailboxes.isEmpty && upsertEmails.isEmpty && destroyEmails.isEmpty
-            && keepOnlyEmails == nil && keepOnlyMailboxes == nil
+            && keepOnlyEmails == nil && keepOnlyMailboxes == nil && upsertItems.isEmpty && destroyItems.isEmpty
+            && keepOnlyItems.isEmpty
     }
 }
 
@@ -96,6 +104,14 @@ public final class Catalog: Sendable {
                     PRIMARY KEY(account, mailbox_id));
                 CREATE TABLE dirty_email(account TEXT NOT NULL, email_id TEXT NOT NULL, PRIMARY KEY(account, email_id));
                 CREATE TABLE dirty_mailbox(account TEXT NOT NULL, mailbox_id TEXT NOT NULL, PRIMARY KEY(account, mailbox_id));
+                """)
+        }
+        m.registerMigration("v2: items and views") { db in
+            try db.execute(sql: """
+                CREATE TABLE item(account TEXT NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL, json BLOB NOT NULL,
+                    blobs_pending INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(account, type, id));
+                CREATE INDEX item_pending ON item(account) WHERE blobs_pending != 0;
+                CREATE TABLE dirty_view(account TEXT NOT NULL, view TEXT NOT NULL, PRIMARY KEY(account, view));
                 """)
         }
         return m
@@ -235,6 +251,7 @@ public final class Catalog: Sendable {
                 try run("DELETE FROM membership WHERE account = ? AND email_id = ?", [a, id])
                 try run("INSERT OR IGNORE INTO dirty_email(account, email_id) VALUES (?, ?)", [a, id])
             }
+            try applyItems(round, db)
             for (type, state) in round.states {
                 try run("INSERT OR REPLACE INTO state(account, type, state) VALUES (?, ?, ?)", [a, type, state])
             }
