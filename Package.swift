@@ -34,11 +34,12 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "TestSupport", dependencies: ["JMAP", "Transport", "Formats", "Digest"], path: "Tests/TestSupport",
-                exclude: ["fault_proxy.py"]),
+                exclude: ["fault_proxy.py", "pim_check.py"]),
         .testTarget(name: "UnitTests", dependencies: ["JMAP", "Transport", "Mirror", "Store", "Formats", "Digest", "TestSupport"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "IntegrationTests", dependencies: ["JMAP", "Transport", "Mirror", "Store", "Digest", "Formats", "TestSupport",
-                                                            .product(name: "Logging", package: "swift-log")]),
+                                                            .product(name: "Logging", package: "swift-log")],
+                    exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

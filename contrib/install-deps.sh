@@ -74,4 +74,8 @@ CTL
   fi
   $SUDO apt-get install -y -q -t bookworm-backports "${server_pkgs[@]}"
 fi
+# The parsers khard and khal use, to check every .vcf and .ics the tests produce (from PyPI, pinned).
+if ! python3 -c 'import vobject, icalendar' 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check vobject==0.9.9 icalendar==7.3.0
+fi
 echo "install-deps: done (cyrus $(dpkg-query -W -f='${Version}' cyrus-common))"

@@ -169,7 +169,7 @@ public enum ICalendarWriter {
             let rel = l["rel"]?.stringValue
             if rel == "enclosure" {
                 out.add("ATTACH", p, href)
-            } else if rel == nil && !wroteURL {
+            } else if (rel == nil || rel == "describedby") && !wroteURL {
                 out.add("URL", [], href)
                 wroteURL = true
             } else {
@@ -200,7 +200,10 @@ public enum ICalendarWriter {
             if addr.lowercased() == organizer?.lowercased(), roles.subtracting(["owner"]).isEmpty { continue }
             var params: [ContentLines.Param] = []
             if let name = p["name"]?.stringValue { params.append(.init("CN", name)) }
-            if let kind = p["kind"]?.stringValue { params.append(.init("CUTYPE", kind.uppercased())) }
+            if let kind = p["kind"]?.stringValue {
+                params.append(.init("CUTYPE", ["location": "ROOM", "individual": "INDIVIDUAL", "group": "GROUP",
+                                               "resource": "RESOURCE"][kind] ?? "UNKNOWN"))
+            }
             let role = roles.contains("chair") ? "CHAIR" : roles.contains("optional") ? "OPT-PARTICIPANT"
                 : roles.contains("informational") ? "NON-PARTICIPANT" : "REQ-PARTICIPANT"
             params.append(.init("ROLE", role))

@@ -128,6 +128,10 @@ final class Transfer: @unchecked Sendable {
             }
             jm_easy_setopt_ptr(easy, CURLOPT_READDATA, opaque)
         }
+        // A body makes libcurl send POST; PUT, MKCOL and the like keep their own name.
+        if case .none = request.body {} else if request.method != "POST" {
+            jm_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, request.method)
+        }
         for line in lines { headerList = curl_slist_append(headerList, line) }
         jm_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, headerList)
 

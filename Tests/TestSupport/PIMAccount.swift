@@ -1,0 +1,67 @@
+import Foundation
+import JMAP
+import Transport
+
+/// Contacts, calendars and scripts on the test server, by DAV (as other clients put them there)
+/// and by JMAP.
+extension ServerAccount {
+    public static let pimCapabilities: Set<String> = [Capability.cyrusContacts, Capability.calendars, Capability.cyrusCalendars,
+                                                      Capability.cyrusSieve, Capability.cyrusBlob, Capability.submission,
+                                                      Capability.vacationResponse]
+
+    /// One DAV request; `path` is under `/dav/`.
+    @discardableResult
+    public func dav(_ method: String, _ path: String, body: Data? = nil, contentType: String = "text/plain",
+                    accept: String? = nil) async throws -> (status: Int, body: Data) {
+        var headers: [(String, String)] = []
+        if let accept { headers.append(("Accept", accept)) }
+        if method == "MKCOL" || method == "MKCALENDAR" { headers.append(("Depth", "0")) }
+        let request = HTTPRequest(method: method, url: server.httpBase.appendingPathComponent("dav/" + path), headers: headers,
+                                  body: body.map { .data($0, contentType: contentType) } ?? .none,
+                                  credentials: .basic(username: user, password: password))
+        let r = try await TestServer.transport().perform(request, sink: .memory(limit: 16 << 20))
+        return (r.status, r.body)
+    }
+
+    public func putEvent(_ ics: Data, name: String, calendar: String = "Default") async throws {
+        let r = try await dav("PUT", "calendars/user/\(user)/\(calendar)/\(name).ics", body: ics, contentType: "text/calendar; charset=utf-8")
+        guard (200..<300).contains(r.status) else { throw TestServerUnavailable(description: "CalDAV PUT \(name): \(r.status) \(String(decoding: r.body, as: UTF8.self))") }
+    }
+
+    public func putCard(_ vcf: Data, name: String, book: String = "Default") async throws {
+        let r = try await dav("PUT", "addressbooks/user/\(user)/\(book)/\(name).vcf", body: vcf, contentType: "text/vcard; charset=utf-8")
+        guard (200..<300).contains(r.status) else { throw TestServerUnavailable(description: "CardDAV PUT \(name): \(r.status) \(String(decoding: r.body, as: UTF8.self))") }
+    }
+
+    /// A /set with the PIM capabilities, retried like mail's (see `mutate`).
+    @discardableResult
+    public func pimSet(_ name: String, _ args: [String: JSONValue]) async throws -> [String: JSONValue] {
+        var attempt = 0
+        while true {
+            attempt += 1
+            var a = args
+            a["accountId"] = .string(accountId)
+            var request = Request(using: ServerAccount.pimCapabilities)
+            let c = request.add(name, a)
+            let r = try await client.send(request).result(of: c)
+            do {
+                try Self.checkSet(r)
+                return r
+            } catch let e as TestServerUnavailable where attempt < 6 && e.description.contains("serverFail") {
+                try await Task.sleep(nanoseconds: 300_000_000)
+            }
+        }
+    }
+
+    /// Uploads `data` and returns its blobId (RFC 8620 §6.1).
+    public func upload(_ data: Data, type: String = "application/sieve") async throws -> String {
+        let url = URL(string: "/jmap/upload/\(accountId)/", relativeTo: server.httpBase)!.absoluteURL
+        let request = HTTPRequest(method: "POST", url: url, body: .data(data, contentType: type),
+                                  credentials: .basic(username: user, password: password))
+        let r = try await TestServer.transport().perform(request, sink: .memory(limit: 1 << 20))
+        guard let id = (try JSONValue.decode(r.body))["blobId"]?.stringValue else {
+            throw TestServerUnavailable(description: "upload: \(r.status) \(String(decoding: r.body, as: UTF8.self))")
+        }
+        return id
+    }
+}
