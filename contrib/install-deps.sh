@@ -15,6 +15,11 @@ missing() {
   done
 }
 
+# The parsers khard and khal use, to check every .vcf and .ics the tests produce (from PyPI, pinned).
+if ! python3 -c 'import vobject, icalendar' 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check vobject==0.9.9 icalendar==7.3.0
+fi
+
 need_build=$(missing "${build_pkgs[@]}" "${other_pkgs[@]}")
 need_server=$(missing "${server_pkgs[@]}")
 cyrus_version=$(dpkg-query -W -f='${Version}' cyrus-common 2>/dev/null || true)
@@ -73,9 +78,5 @@ CTL
     rm -rf "$tmp"
   fi
   $SUDO apt-get install -y -q -t bookworm-backports "${server_pkgs[@]}"
-fi
-# The parsers khard and khal use, to check every .vcf and .ics the tests produce (from PyPI, pinned).
-if ! python3 -c 'import vobject, icalendar' 2>/dev/null; then
-  python3 -m pip install --quiet --disable-pip-version-check vobject==0.9.9 icalendar==7.3.0
 fi
 echo "install-deps: done (cyrus $(dpkg-query -W -f='${Version}' cyrus-common))"
