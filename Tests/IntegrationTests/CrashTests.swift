@@ -44,6 +44,10 @@ extension Integration {
             // Wait for the seeding to finish by polling the count.
             for _ in 0..<600 where try await account.allEmailIds().count < 300 { try await Task.sleep(nanoseconds: 100_000_000) }
             #expect(try await account.allEmailIds().count == 300)
+            for i in 0..<30 {
+                try await account.putEvent(sampleEvent("ev-\(i)", title: "Event \(i)", day: i), name: "ev-\(i)")
+                try await account.putCard(sampleCard("card-\(i)", name: "Person \(i)"), name: "card-\(i)")
+            }
 
             let mirror = try TestMirror()
             let config = writeConfig(in: mirror.dir, mirror: mirror.dir, account: "acct", url: server.httpBase.absoluteString + "/jmap",
@@ -70,6 +74,9 @@ extension Integration {
                     try await account.updateEmail(id, ["keywords/$flagged": true])
                     let other = ids[Int.random(in: 0..<ids.count, using: &generator)]
                     try await account.updateEmail(other, ["mailboxIds/\(archive)": true])
+                    try await account.putEvent(sampleEvent("ev-\(round)", title: "Changed in round \(round)"), name: "ev-\(round)")
+                    try await account.putEvent(sampleEvent("new-\(round)", title: "New in round \(round)"), name: "new-\(round)")
+                    _ = try await account.dav("DELETE", "addressbooks/user/\(account.user)/Default/card-\(round).vcf")
                 }
                 let pid = try spawn([jmirrorBinary, "--config", config, "sync"], stdout: mirror.dir + "/out.\(round)")
                 let delay = UInt64.random(in: 20_000_000...900_000_000, using: &generator)
@@ -86,6 +93,25 @@ extension Integration {
             let all = FileManager.default.enumerator(atPath: mirror.mailRoot)?.allObjects as? [String] ?? []
             #expect(all.filter { $0.contains("/tmp/") || $0.hasPrefix("tmp/") }.isEmpty)
             #expect(all.filter { $0.contains("~jmirror-move") }.isEmpty)
+            // Contacts and events: exactly the server's, each file complete and parseable.
+            let root = mirror.dir + "/acct"
+            let events = try await account.pimList("CalendarEvent")
+            let calendar = try #require(try FileManager.default.contentsOfDirectory(atPath: root + "/calendars").first)
+            let icsFiles = Set(try FileManager.default.contentsOfDirectory(atPath: root + "/calendars/\(calendar)").filter { $0.hasSuffix(".ics") })
+            #expect(icsFiles == Set(events.compactMap { $0["uid"]?.stringValue.map { $0 + ".ics" } }))
+            for e in events {
+                let title = e["title"]?.stringValue ?? ""
+                let uid = e["uid"]?.stringValue ?? ""
+                let file = read(root + "/calendars/\(calendar)/\(uid).ics")
+                #expect(file.contains("SUMMARY:" + title), "\(uid)")
+            }
+            let cards = try await account.pimList("Contact")
+            let vcfFiles = Set(try FileManager.default.contentsOfDirectory(atPath: root + "/contacts/Default").filter { $0.hasSuffix(".vcf") })
+            #expect(vcfFiles == Set(cards.compactMap { $0["uid"]?.stringValue.map { $0 + ".vcf" } }))
+            let everything = FileManager.default.enumerator(atPath: root)?.allObjects as? [String] ?? []
+            #expect(everything.filter { $0.contains(".jmirror-tmp-") }.isEmpty)
+            let parsed = try pimCheck(["parse"] + pimFiles(root).map { root + "/" + $0 })
+            #expect(parsed.status == 0, "\(parsed.output)")
             // Every stored object is intact.
             let objects = mirror.dir + "/.jmirror/objects/sha256"
             for path in FileManager.default.enumerator(atPath: objects)?.allObjects as? [String] ?? [] where path.count > 64 {

@@ -65,3 +65,34 @@ extension ServerAccount {
         return id
     }
 }
+
+extension ServerAccount {
+    /// Every object of `type` the server holds.
+    public func pimList(_ type: String) async throws -> [JSONValue] {
+        var request = Request(using: ServerAccount.pimCapabilities)
+        let c = request.add("\(type)/get", ["accountId": .string(accountId), "ids": .null])
+        return try await client.send(request).result(of: c)["list"]?.arrayValue ?? []
+    }
+}
+
+/// A small iCalendar event with `uid`, for seeding.
+public func sampleEvent(_ uid: String, title: String, day: Int = 1) -> Data {
+    Data("""
+        BEGIN:VCALENDAR\r
+        VERSION:2.0\r
+        PRODID:-//jmirror tests//EN\r
+        BEGIN:VEVENT\r
+        UID:\(uid)\r
+        DTSTAMP:20260101T000000Z\r
+        DTSTART:202605\(String(format: "%02d", day % 28 + 1))T100000Z\r
+        DURATION:PT1H\r
+        SUMMARY:\(title)\r
+        END:VEVENT\r
+        END:VCALENDAR\r
+
+        """.utf8)
+}
+
+public func sampleCard(_ uid: String, name: String) -> Data {
+    Data("BEGIN:VCARD\r\nVERSION:3.0\r\nUID:\(uid)\r\nFN:\(name)\r\nN:\(name);;;;\r\nEND:VCARD\r\n".utf8)
+}
