@@ -95,8 +95,10 @@ public struct DoctorReport: Codable, Sendable {
 public enum MirrorCapabilities {
     public static func implemented(_ kind: DataKind) -> Set<Dialect> {
         switch kind {
-        case .mail: return [.ietf]
-        default: return []
+        case .mail, .identities, .vacation: return [.ietf]
+        case .contacts, .calendars: return [.ietf, .cyrus, .fastmail]
+        case .sieve: return [.ietf, .cyrus]
+        case .blob, .quota: return []
         }
     }
 }

@@ -52,7 +52,11 @@ extension Integration {
             #expect(mail?["dialect"] as? String == "ietf")
             let contacts = coverage.first { $0["kind"] as? String == "contacts" }
             #expect(contacts?["dialect"] as? String == "cyrus")
-            #expect(contacts?["backedUp"] as? Bool == false)
+            #expect(contacts?["backedUp"] as? Bool == true)
+            let sieve = coverage.first { $0["kind"] as? String == "sieve" }
+            #expect(sieve?["dialect"] as? String == "cyrus" && sieve?["backedUp"] as? Bool == true)
+            let quota = coverage.first { $0["kind"] as? String == "quota" }
+            #expect(quota?["backedUp"] as? Bool == false)
         }
 
         @Test("sync --json ends with a summary line; the safety guard exits 65; a bad config exits 64")
