@@ -12,6 +12,8 @@ struct ItemType: Sendable, Equatable {
     /// and diffed against the catalog (Sieve scripts, identities, the vacation response).
     var hasChanges: Bool
     var alsoUsing: [String] = []
+
+    var using: Set<String> { Set([capability] + alsoUsing) }
 }
 
 /// What one sync did to one data type.
@@ -97,8 +99,7 @@ final class ItemSync: @unchecked Sendable {
         planned = true
         var out: [Planned] = []
         for t in types where only?.contains(t.name) ?? true {
-            request.using.insert(t.capability)
-            request.using.formUnion(t.alsoUsing)
+            request.using.formUnion(t.using)
             let account: [String: JSONValue] = ["accountId": .string(accountId)]
             let state = try store.catalog.state(account: name, type: t.name)
             if t.hasChanges, let state, !needsFullListing.contains(t.name) {
@@ -194,17 +195,17 @@ final class ItemSync: @unchecked Sendable {
     }
 
     func storeChanges(_ t: ItemType, objects: [JSONValue], destroyed: [String], state: String?) async throws {
-        let existing = try store.catalog.items(account: name, type: t.name)
+        // A delta touches few objects: ask the catalog about those only, never list the type.
+        let ids = objects.compactMap { $0["id"]?.stringValue }
+        let (existing, count) = try store.catalog.itemPresence(account: name, type: t.name, ids: ids + destroyed)
         var c = counts[t.name] ?? ItemCounts()
-        var rows: [ItemRow] = []
-        for o in objects {
-            guard let id = o["id"]?.stringValue else { continue }
-            if existing[id] == nil { c.created += 1 } else { c.updated += 1 }
-            rows.append(ItemRow(type: t.name, id: id, json: o.encoded()))
-        }
-        let gone = destroyed.filter { existing[$0] != nil }
-        c.destroyed += gone.count
-        c.total = existing.count + rows.filter { existing[$0.id] == nil }.count - gone.count
+        let rows = objects.compactMap { o in o["id"]?.stringValue.map { ItemRow(type: t.name, id: $0, json: o.encoded()) } }
+        let added = rows.filter { !existing.contains($0.id) }.count
+        let gone = destroyed.filter { existing.contains($0) }.count
+        c.created += added
+        c.updated += rows.count - added
+        c.destroyed += gone
+        c.total = count + added - gone
         counts[t.name] = c
         let storedState = try store.catalog.state(account: name, type: t.name)
         guard !rows.isEmpty || !destroyed.isEmpty || state != storedState else { return }
@@ -212,25 +213,25 @@ final class ItemSync: @unchecked Sendable {
         round.upsertItems = try await withBlobs(rows)
         round.destroyItems = destroyed.map { ItemKey(type: t.name, id: $0) }
         if let state { round.states[t.name] = state }
-        if !rows.isEmpty || !gone.isEmpty { round.dirtyViews.insert(t.view) }
+        if !rows.isEmpty || gone > 0 { round.dirtyViews.insert(t.view) }
         try commit(round)
     }
 
     /// For a type too large for one `/get`: its state first, then ids by `/query`, then objects in
     /// chunks the client splits by `maxObjectsInGet`.
     func storePagedListing(_ t: ItemType) async throws {
-        var first = Request(using: Set([t.capability] + t.alsoUsing))
+        var first = Request(using: t.using)
         let s = first.add("\(t.name)/get", ["accountId": .string(accountId), "ids": []])
         let state = try await client.send(first).result(of: s)["state"]?.stringValue
         var ids: [String] = []
         while true {
-            var page = Request(using: Set([t.capability] + t.alsoUsing))
+            var page = Request(using: t.using)
             let q = page.add("\(t.name)/query", ["accountId": .string(accountId), "position": .int(Int64(ids.count)), "limit": 1000])
             let got = (try await client.send(page).result(of: q)["ids"]?.arrayValue ?? []).compactMap(\.stringValue)
             if got.isEmpty { break }
             ids += got
         }
-        let list = try await client.get(t.name, accountId: accountId, ids: ids, using: Set([t.capability] + t.alsoUsing)).list
+        let list = try await client.get(t.name, accountId: accountId, ids: ids, using: t.using).list
         try await storeListing(t, list: list, state: state)
         // Whatever changed while we listed comes with the next /changes.
         if t.hasChanges { pending.insert(t.name) }
@@ -246,10 +247,8 @@ final class ItemSync: @unchecked Sendable {
         }
         let all = wanted.values.flatMap { $0 }
         guard !all.isEmpty else { return rows }
-        let limits = await client.session.coreLimits
-        let fetcher = BlobFetcher(client: client, objects: store.objects, catalog: store.catalog, origin: origin,
-                                  accountId: accountId, blobCapability: blobCapability,
-                                  maxConcurrent: min(limits.maxConcurrentRequests, 4), maxObjectsInGet: limits.maxObjectsInGet)
+        let fetcher = await BlobFetcher.forAccount(client: client, store: store, origin: origin, accountId: accountId,
+                                                   blobCapability: blobCapability)
         let result = try await fetcher.fetch(all) { _, _ in }
         blobsDownloaded += result.downloaded
         bytesDownloaded += result.bytes

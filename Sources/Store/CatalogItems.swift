@@ -36,6 +36,20 @@ extension Catalog {
         }
     }
 
+    /// Which of `ids` the catalog holds, and how many items of `type` it holds in all: what a
+    /// delta needs, without reading every stored object.
+    public func itemPresence(account: String, type: String, ids: [String]) throws -> (present: Set<String>, count: Int) {
+        try pool.read { db in
+            let present = try Catalog.inChunks(ids) { chunk, marks in
+                try String.fetchAll(db, sql: "SELECT id FROM item WHERE account = ? AND type = ? AND id IN (\(marks))",
+                                    arguments: StatementArguments([account, type] + chunk))
+            }
+            let count = try Int.fetchOne(db, sql: "SELECT count(*) FROM item WHERE account = ? AND type = ?",
+                                         arguments: [account, type]) ?? 0
+            return (Set(present), count)
+        }
+    }
+
     public func itemsWithPendingBlobs(account: String) throws -> [ItemRow] {
         try pool.read { db in
             try Row.fetchAll(db, sql: "SELECT type, id, json FROM item WHERE account = ? AND blobs_pending != 0", arguments: [account])
