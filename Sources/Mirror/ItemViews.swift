@@ -35,9 +35,11 @@ struct ItemViews {
     // MARK: What each view holds
 
     typealias Files = [String: Data]
+    /// A collection as a folder: its display name, colour, and (id, uid, file bytes) of its items.
+    typealias Folder = (name: String, color: String?, items: [(id: String, uid: String, body: Data)])
 
     func contacts() throws -> Files {
-        var folders: [String: (name: String, color: String?, items: [(id: String, uid: String, body: Data)])] = [:]
+        var folders: [String: Folder] = [:]
         for (id, book) in try list("AddressBook") {
             folders[id] = (book["name"]?.stringValue ?? id, book["color"]?.stringValue, [])
         }
@@ -69,7 +71,7 @@ struct ItemViews {
     }
 
     func calendars() throws -> Files {
-        var folders: [String: (name: String, color: String?, items: [(id: String, uid: String, body: Data)])] = [:]
+        var folders: [String: Folder] = [:]
         for (id, cal) in try list("Calendar") {
             folders[id] = (cal["name"]?.stringValue ?? id, cal["color"]?.stringValue, [])
         }
@@ -99,8 +101,7 @@ struct ItemViews {
 
     /// Collections to folders and items to files, names escaped and made unique (lowest id keeps
     /// the plain name), so no two objects ever share a file.
-    func layout(_ folders: [String: (name: String, color: String?, items: [(id: String, uid: String, body: Data)])],
-                ext: String) -> Files {
+    func layout(_ folders: [String: Folder], ext: String) -> Files {
         var out: Files = [:]
         var folderNames = Set<String>()
         for (id, f) in folders.sorted(by: { $0.key < $1.key }) {
@@ -198,15 +199,7 @@ enum AtomicFile {
         let fd = mkstemp(&template)
         guard fd >= 0 else { throw StoreError(path: path, message: String(cString: strerror(errno))) }
         let tmp = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        var ok = data.withUnsafeBytes { buf -> Bool in
-            var off = 0
-            while off < buf.count {
-                let n = Foundation.write(fd, buf.baseAddress! + off, buf.count - off)
-                if n <= 0 { return false }
-                off += n
-            }
-            return true
-        }
+        var ok = writeAll(fd, data)
         ok = ok && fchmod(fd, 0o644) == 0 && fsync(fd) == 0
         close(fd)
         guard ok, rename(tmp, path) == 0 else {
@@ -216,5 +209,18 @@ enum AtomicFile {
         }
         let dfd = open(dir, O_RDONLY | O_DIRECTORY)
         if dfd >= 0 { fsync(dfd); close(dfd) }
+    }
+
+    /// All of `data` to `fd`, through short writes and EINTR.
+    static func writeAll(_ fd: Int32, _ data: Data) -> Bool {
+        data.withUnsafeBytes { buffer -> Bool in
+            var offset = 0
+            while offset < buffer.count {
+                let n = Foundation.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                if n < 0 { if errno == EINTR { continue }; return false }
+                offset += n
+            }
+            return true
+        }
     }
 }

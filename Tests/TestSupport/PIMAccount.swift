@@ -33,24 +33,12 @@ extension ServerAccount {
         guard (200..<300).contains(r.status) else { throw TestServerUnavailable(description: "CardDAV PUT \(name): \(r.status) \(String(decoding: r.body, as: UTF8.self))") }
     }
 
-    /// A /set with the PIM capabilities, retried like mail's (see `mutate`).
+    /// A /set with the PIM capabilities, in this account, retried like mail's (see `mutate`).
     @discardableResult
     public func pimSet(_ name: String, _ args: [String: JSONValue]) async throws -> [String: JSONValue] {
-        var attempt = 0
-        while true {
-            attempt += 1
-            var a = args
-            a["accountId"] = .string(accountId)
-            var request = Request(using: ServerAccount.pimCapabilities)
-            let c = request.add(name, a)
-            let r = try await client.send(request).result(of: c)
-            do {
-                try Self.checkSet(r)
-                return r
-            } catch let e as TestServerUnavailable where attempt < 6 && e.description.contains("serverFail") {
-                try await Task.sleep(nanoseconds: 300_000_000)
-            }
-        }
+        var a = args
+        a["accountId"] = .string(accountId)
+        return try await mutate(name, a, using: ServerAccount.pimCapabilities)
     }
 
     /// Uploads `data` and returns its blobId (RFC 8620 §6.1).
@@ -69,9 +57,8 @@ extension ServerAccount {
 extension ServerAccount {
     /// Every object of `type` the server holds.
     public func pimList(_ type: String) async throws -> [JSONValue] {
-        var request = Request(using: ServerAccount.pimCapabilities)
-        let c = request.add("\(type)/get", ["accountId": .string(accountId), "ids": .null])
-        return try await client.send(request).result(of: c)["list"]?.arrayValue ?? []
+        try await call("\(type)/get", ["accountId": .string(accountId), "ids": .null], using: ServerAccount.pimCapabilities)["list"]?
+            .arrayValue ?? []
     }
 }
 

@@ -99,8 +99,9 @@ public struct ServerAccount: Sendable {
         return (r["ids"]?.arrayValue ?? []).compactMap(\.stringValue)
     }
 
-    public func call(_ name: String, _ args: [String: JSONValue]) async throws -> [String: JSONValue] {
-        var request = Request(using: [Capability.mail, Capability.cyrusBlob])
+    public func call(_ name: String, _ args: [String: JSONValue],
+                     using: Set<String> = [Capability.mail, Capability.cyrusBlob]) async throws -> [String: JSONValue] {
+        var request = Request(using: using)
         let c = request.add(name, args)
         return try await client.send(request).result(of: c)
     }
@@ -109,11 +110,12 @@ public struct ServerAccount: Sendable {
     /// the suite's parallel load, Cyrus 3.10 sometimes refuses a valid create (nothing is created
     /// then) and accepts it a moment later. jmirror's behaviour is not what these calls test.
     @discardableResult
-    func mutate(_ name: String, _ args: [String: JSONValue], allow: String? = nil) async throws -> [String: JSONValue] {
+    func mutate(_ name: String, _ args: [String: JSONValue], allow: String? = nil,
+                using: Set<String> = [Capability.mail, Capability.cyrusBlob]) async throws -> [String: JSONValue] {
         var attempt = 0
         while true {
             attempt += 1
-            let r = try await call(name, args)
+            let r = try await call(name, args, using: using)
             do {
                 try Self.checkSet(r, allow: allow)
                 return r
