@@ -1,5 +1,6 @@
 import Foundation
 import JMAP
+import Store
 import TestSupport
 import Testing
 
@@ -205,5 +206,39 @@ extension Integration {
                 #expect(diffs == (ItemSyncTests.knownDifferences[key] ?? []), "\(rel): \(result.output)")
             }
         }
+    }
+}
+
+extension Integration.ItemSyncTests {
+    @Test("a render cut short (journal entry left, a stale file, a temporary file) is repaired by the next sync")
+    func interruptedRender() async throws {
+        let account = try await ServerAccount.fresh(server)
+        try await account.putEvent(sampleEvent("ev-a", title: "Alpha"), name: "ev-a")
+        try await account.putCard(sampleCard("card-a", name: "Anna"), name: "card-a")
+        let mirror = try TestMirror()
+        let root = mirror.dir + "/\(mirror.name)"
+        _ = try await mirror.sync(account)
+        let calendar = try #require(try FileManager.default.contentsOfDirectory(atPath: root + "/calendars").first)
+        let good = read(root + "/calendars/\(calendar)/ev-a.ics")
+        #expect(good.contains("SUMMARY:Alpha"))
+
+        // What a kill -9 in the middle of ItemViews.render leaves: the data committed with its
+        // journal entry, an old file not yet rewritten, a temporary file not yet renamed, and a file
+        // of a destroyed event not yet removed.
+        try Data("stale".utf8).write(to: URL(fileURLWithPath: root + "/calendars/\(calendar)/ev-a.ics"))
+        try Data("half".utf8).write(to: URL(fileURLWithPath: root + "/calendars/\(calendar)/.jmirror-tmp-AbC123"))
+        try Data("gone".utf8).write(to: URL(fileURLWithPath: root + "/calendars/\(calendar)/destroyed.ics"))
+        try FileManager.default.removeItem(atPath: root + "/contacts/Default/card-a.vcf")
+        let catalog = try Catalog(path: mirror.dir + "/.jmirror/catalog.sqlite")  // not the lock: sync takes that
+        try catalog.markViewDirty(account: mirror.name, view: "calendars")
+        try catalog.markViewDirty(account: mirror.name, view: "contacts")
+
+        let summary = try await mirror.sync(account)
+        #expect(summary.apiRequests == 1)
+        #expect(read(root + "/calendars/\(calendar)/ev-a.ics") == good)
+        #expect(!FileManager.default.fileExists(atPath: root + "/calendars/\(calendar)/.jmirror-tmp-AbC123"))
+        #expect(!FileManager.default.fileExists(atPath: root + "/calendars/\(calendar)/destroyed.ics"))
+        #expect(read(root + "/contacts/Default/card-a.vcf").contains("FN:Anna"))
+        #expect(try catalog.dirtyViews(account: mirror.name).isEmpty)
     }
 }
