@@ -86,8 +86,24 @@ public enum MaildirNames {
         "jmap-" + escape(emailId).split(separator: ":", omittingEmptySubsequences: false).joined(separator: "%3A")
     }
 
-    public static func fileName(emailId: String, keywords: Set<String>) -> String {
-        unique(emailId: emailId) + ":2," + flags(keywords: keywords)
+    /// `letters` maps the folder's other keywords (lowercased) to Dovecot keyword indexes 0–25
+    /// (`a`–`z`, written after the flags, still in ASCII order); keywords without a letter are
+    /// left out of the name (the catalog keeps them).
+    public static func fileName(emailId: String, keywords: Set<String>, letters: [String: Int] = [:]) -> String {
+        let extra = otherKeywords(keywords).compactMap { letters[$0] }.sorted().map { String(UnicodeScalar(UInt8(97 + $0))) }
+        return unique(emailId: emailId) + ":2," + flags(keywords: keywords) + extra.joined()
+    }
+
+    static let flagKeywords: Set<String> = ["$draft", "$flagged", "$forwarded", "$answered", "$seen"]
+
+    /// The keywords that are not Maildir flags, lowercased (JMAP keywords are case-insensitive), sorted.
+    public static func otherKeywords(_ keywords: Set<String>) -> [String] {
+        Set(keywords.map { $0.lowercased() }).subtracting(flagKeywords).sorted()
+    }
+
+    /// Dovecot's `dovecot-keywords` file for a folder's letters: `<index> <keyword>` per line.
+    public static func dovecotKeywords(_ letters: [String: Int]) -> String {
+        letters.sorted { $0.value < $1.value }.map { "\($0.value) \($0.key)\n" }.joined()
     }
 
     static func hex2(_ b: UInt8) -> String {

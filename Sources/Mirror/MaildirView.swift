@@ -117,6 +117,7 @@ struct MaildirView {
         let dir = root + "/" + folder
         for sub in ["cur", "new", "tmp"] { rmdir(dir + "/" + sub) }
         unlink(dir + "/maildirfolder")
+        unlink(dir + "/dovecot-keywords")
         if rmdir(dir) != 0 && errno != ENOENT {
             // Foreign files: put the structure back and leave it for the user.
             try? ensureMaildir(folder)
@@ -130,13 +131,33 @@ struct MaildirView {
         let folders = try catalog.renderedFolders(account: account)
         let old = try catalog.renderedPaths(account: account, emailIds: ids)
         var desired: [String: Set<String>] = [:]
+        var letters = try catalog.keywordLetters(account: account)
+        var newLetters: [(mailboxId: String, keyword: String, index: Int)] = []
+        var touched = Set<String>()
         for id in ids {
             guard let e = emails[id], e.sha256 != nil else { continue }
-            let name = MaildirNames.fileName(emailId: id, keywords: e.keywords)
+            let other = MaildirNames.otherKeywords(e.keywords)
             for m in e.mailboxIds {
                 guard let folder = folders[m] else { continue }
+                var map = letters[m] ?? [:]
+                for k in other where map[k] == nil && map.count < 26 {
+                    map[k] = map.count
+                    newLetters.append((m, k, map.count - 1))
+                }
+                letters[m] = map
+                if !other.isEmpty { touched.insert(m) }
+                let name = MaildirNames.fileName(emailId: id, keywords: e.keywords, letters: map)
                 desired[id, default: []].insert((folder.isEmpty ? "" : folder + "/") + "cur/" + name)
             }
+        }
+        // Letters are recorded, and each folder's dovecot-keywords file is up to date, before any
+        // file name uses them.
+        try catalog.addKeywordLetters(account: account, newLetters)
+        for m in touched {
+            guard let folder = folders[m], let map = letters[m], !map.isEmpty else { continue }
+            let path = root + "/" + (folder.isEmpty ? "" : folder + "/") + "dovecot-keywords"
+            let text = Data(MaildirNames.dovecotKeywords(map).utf8)
+            if FileManager.default.contents(atPath: path) != text { try AtomicFile.write(text, to: path) }
         }
         var adds: [(emailId: String, path: String)] = []
         for (id, paths) in desired {

@@ -114,6 +114,13 @@ public final class Catalog: Sendable {
                 CREATE TABLE dirty_view(account TEXT NOT NULL, view TEXT NOT NULL, PRIMARY KEY(account, view));
                 """)
         }
+        m.registerMigration("v3: Dovecot keyword letters") { db in
+            // Per mailbox, a keyword's index (0–25 = a–z) once given never changes, so file names stay valid.
+            try db.execute(sql: """
+                CREATE TABLE keyword_letter(account TEXT NOT NULL, mailbox_id TEXT NOT NULL, keyword TEXT NOT NULL,
+                    idx INTEGER NOT NULL, PRIMARY KEY(account, mailbox_id, keyword));
+                """)
+        }
         return m
     }
 
@@ -228,6 +235,7 @@ public final class Catalog: Sendable {
             }
             for id in destroyMailboxes {
                 try run("DELETE FROM mailbox WHERE account = ? AND id = ?", [a, id])
+                try run("DELETE FROM keyword_letter WHERE account = ? AND mailbox_id = ?", [a, id])
                 try run("INSERT OR IGNORE INTO dirty_mailbox(account, mailbox_id) VALUES (?, ?)", [a, id])
             }
             var destroyEmails = round.destroyEmails
@@ -333,6 +341,27 @@ public final class Catalog: Sendable {
                 try db.execute(sql: """
                     UPDATE rendered SET path = ? || substr(path, ?) WHERE account = ? AND substr(path, 1, ?) = ?
                     """, arguments: [new + "/", old.utf8.count + 2, account, old.utf8.count + 1, old + "/"])
+            }
+        }
+    }
+
+    public func keywordLetters(account: String) throws -> [String: [String: Int]] {
+        try pool.read { db in
+            var out: [String: [String: Int]] = [:]
+            for r in try Row.fetchAll(db, sql: "SELECT mailbox_id, keyword, idx FROM keyword_letter WHERE account = ?",
+                                      arguments: [account]) {
+                out[r[0], default: [:]][r[1]] = r[2]
+            }
+            return out
+        }
+    }
+
+    public func addKeywordLetters(account: String, _ letters: [(mailboxId: String, keyword: String, index: Int)]) throws {
+        guard !letters.isEmpty else { return }
+        try pool.write { db in
+            for l in letters {
+                try db.cachedStatement(sql: "INSERT OR IGNORE INTO keyword_letter(account, mailbox_id, keyword, idx) VALUES (?, ?, ?, ?)")
+                    .execute(arguments: [account, l.mailboxId, l.keyword, l.index])
             }
         }
     }

@@ -69,6 +69,33 @@ extension Integration {
             #expect(!FileManager.default.fileExists(atPath: mirror.mailRoot + "/maildirfolder"))
         }
 
+        @Test("other keywords become Dovecot keyword letters, named in each folder's dovecot-keywords")
+        func dovecotKeywords() async throws {
+            let account = try await ServerAccount.fresh(server)
+            let inbox = try await account.mailboxId(role: "inbox")
+            let archive = try await account.mailboxId(role: "archive")
+            let a = try await account.importMessage(sampleMessage("a"), mailboxIds: [inbox], keywords: ["$seen", "work"])
+            let b = try await account.importMessage(sampleMessage("b"), mailboxIds: [inbox, archive], keywords: ["$junk"])
+            let mirror = try TestMirror()
+            _ = try await mirror.sync(account)
+            #expect(try mirror.snapshot() == (try await account.expectedMaildir()))
+            // Letters in first-seen order per folder; a flag file name stays in ASCII order.
+            let inboxKeywords = read(mirror.mailRoot + "/dovecot-keywords")
+            #expect(Set(inboxKeywords.split(separator: "\n")) == ["0 $junk", "1 work"] || Set(inboxKeywords.split(separator: "\n")) == ["0 work", "1 $junk"])
+            #expect(read(mirror.mailRoot + "/.Archive/dovecot-keywords") == "0 $junk\n")
+            #expect(mirror.files().contains(".Archive/cur/jmap-\(b):2,a"))
+            #expect(mirror.files().contains { $0.hasPrefix("cur/jmap-\(a):2,S") && $0.count == "cur/jmap-\(a):2,Sx".count })
+
+            // A keyword change renames; an existing letter keeps its meaning.
+            try await account.updateEmail(a, ["keywords": ["$seen": true, "work": true, "$junk": true, "$flagged": true]])
+            try await account.updateEmail(b, ["keywords": [:]])
+            _ = try await mirror.sync(account)
+            #expect(try mirror.snapshot() == (try await account.expectedMaildir()))
+            #expect(mirror.files().contains(".Archive/cur/jmap-\(b):2,"))
+            #expect(mirror.files().contains("cur/jmap-\(a):2,FSab"))
+            #expect(read(mirror.mailRoot + "/dovecot-keywords") == inboxKeywords)
+        }
+
         @Test("new mail, keyword changes, a move, one message in three mailboxes, destroy")
         func changesFollow() async throws {
             let account = try await ServerAccount.fresh(server)

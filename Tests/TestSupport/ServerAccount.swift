@@ -169,7 +169,8 @@ public struct ServerAccount: Sendable {
         }
         for e in emails {
             let keywords = Set((e["keywords"]?.objectValue ?? [:]).keys)
-            let entry = "\(digests[e["blobId"]?.stringValue ?? ""] ?? "?") \(MaildirNames.flags(keywords: keywords))"
+            let entry = snapshotEntry(digests[e["blobId"]?.stringValue ?? ""] ?? "?", MaildirNames.flags(keywords: keywords),
+                                      MaildirNames.otherKeywords(keywords))
             for m in (e["mailboxIds"]?.objectValue ?? [:]).keys { out[folder(m), default: []].insert(entry) }
         }
         return out
@@ -207,15 +208,30 @@ public func maildirSnapshot(_ root: String) throws -> [String: Set<String>] {
     for folder in folders {
         let dir = folder.isEmpty ? root : root + "/" + folder
         var entries = Set<String>()
+        var names: [Int: String] = [:]
+        for line in ((try? String(contentsOfFile: dir + "/dovecot-keywords", encoding: .utf8)) ?? "").split(separator: "\n") {
+            let parts = line.split(separator: " ", maxSplits: 1)
+            if parts.count == 2, let i = Int(parts[0]) { names[i] = String(parts[1]) }
+        }
         for sub in ["cur", "new"] {
             for file in (try? fm.contentsOfDirectory(atPath: dir + "/" + sub)) ?? [] {
-                let flags = file.components(separatedBy: ":2,").dropFirst().first ?? ""
-                entries.insert("\(try SHA256Hasher.hex(ofFileAt: dir + "/" + sub + "/" + file).sha256) \(flags)")
+                let info = file.components(separatedBy: ":2,").dropFirst().first ?? ""
+                // Dovecot keyword letters (a–z) name keywords through the folder's dovecot-keywords.
+                let flags = String(info.filter { !$0.isLowercase })
+                let keywords = info.filter(\.isLowercase).map { letter in
+                    names[Int(letter.asciiValue! - 97)] ?? "?\(letter)"
+                }
+                entries.insert(snapshotEntry(try SHA256Hasher.hex(ofFileAt: dir + "/" + sub + "/" + file).sha256, flags, keywords))
             }
         }
         out[folder] = entries
     }
     return out
+}
+
+/// One message in a snapshot: `<sha256> <flags>` and, when it has other keywords, ` kw1,kw2`.
+func snapshotEntry(_ sha: String, _ flags: String, _ keywords: [String]) -> String {
+    "\(sha) \(flags)" + (keywords.isEmpty ? "" : " " + keywords.sorted().joined(separator: ","))
 }
 
 /// The jmirror executable built beside the tests.
