@@ -208,6 +208,14 @@ extension Integration {
             #expect(try JSONValue.decode(r.body)["authorization"]?.stringValue == expected)
         }
 
+        @Test("no compression is asked for over loopback, where it only costs the server CPU")
+        func noCompressionOnLoopback() async throws {
+            let proxy = try FaultProxy(upstream: server.httpBase)
+            let r = try await TestServer.transport().perform(HTTPRequest(url: proxy.url.appendingPathComponent("__echo")),
+                                                             sink: .memory(limit: 1 << 16))
+            #expect(try JSONValue.decode(r.body)["acceptEncoding"]?.isNull ?? true)
+        }
+
         @Test("a refused connection is a retryable transport error")
         func connectionRefused() async throws {
             let port = 1  // nothing listens on tcpmux on loopback

@@ -5,7 +5,7 @@
 
 The first N requests get status S (with Retry-After: V when given); every later one is forwarded.
 Prints "PORT <n>" once listening. GET /__stats answers {"requests": count} and is not counted;
-GET /__echo answers {"authorization": <the Authorization header>}, for checking what a client sends.
+GET /__echo answers {"authorization": …, "acceptEncoding": …} (the request's headers), for checking what a client sends.
 """
 import argparse, http.client, json, sys, threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,7 +32,8 @@ def main():
 
         def handle_any(self):
             if self.path in ("/__stats", "/__echo"):
-                payload = state if self.path == "/__stats" else {"authorization": self.headers.get("Authorization")}
+                payload = state if self.path == "/__stats" else {"authorization": self.headers.get("Authorization"),
+                                                                     "acceptEncoding": self.headers.get("Accept-Encoding")}
                 body = json.dumps(payload).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")

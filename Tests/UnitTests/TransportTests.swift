@@ -1,10 +1,20 @@
 import Foundation
 import JMAP
 import Testing
-import Transport
+@testable import Transport
 
 @Suite("Transport rules")
 struct TransportTests {
+    @Test("compressed answers are asked for JSON from remote servers only; never for blobs or loopback")
+    func compression() {
+        let remote = URL(string: "https://api.fastmail.com/jmap/api/")!
+        #expect(Transfer.asksForCompression(remote, .memory(limit: 1 << 20)))
+        #expect(!Transfer.asksForCompression(remote, .file(descriptor: 3)))
+        for host in ["127.0.0.1", "localhost", "[::1]"] {
+            #expect(!Transfer.asksForCompression(URL(string: "http://\(host):8080/jmap/")!, .memory(limit: 1 << 20)), "\(host)")
+        }
+    }
+
     @Test("Retry-After as seconds or an HTTP date")
     func retryAfter() {
         #expect(RetryPolicy.parseRetryAfter("120") == 120)
