@@ -190,7 +190,8 @@ public final class MailSync: @unchecked Sendable {
             try await applyEmails(created: created, updated: updated, destroyed: destroyed, into: &round)
             round.states["Mailbox"] = mailboxChanges["newState"]?.stringValue
             round.states["Email"] = emailChanges["newState"]?.stringValue
-            try commit(round)
+            // Nothing new and the same states: nothing to make durable (no syncfs, no transaction).
+            if !round.isEmpty || round.states["Mailbox"] != ms || round.states["Email"] != es { try commit(round) }
             summary.mailboxesChanged += round.upsertMailboxes.count + round.destroyMailboxes.count
             ms = round.states["Mailbox"] ?? ms
             es = round.states["Email"] ?? es
