@@ -37,6 +37,8 @@ public actor JMAPClient {
     private var refreshing: Task<Session, Error>?
     /// Requests sent over this client's lifetime (for "one request per account" checks and stats).
     public private(set) var requestCount = 0
+    /// The Session came from an earlier run and no request has yet shown it still holds.
+    private var sessionUnverified = false
 
     init(session: Session, transport: HTTPTransport, credentials: Credentials, logger: Logger) {
         self.session = session
@@ -50,13 +52,25 @@ public actor JMAPClient {
 
     /// Connects to a session URL, or discovers one from a host name or e-mail address through
     /// `/.well-known/jmap` (RFC 8620 §2.2), following redirects.
+    ///
+    /// With `cached`, a Session kept from an earlier run, no request is made here: RFC 8620 §2 lets
+    /// a client keep the Session and reload it when a response's `sessionState` differs. If the
+    /// first request fails with it (an endpoint that moved, say), the Session is fetched again and
+    /// the request retried once.
     public static func connect(to input: String, credentials: Credentials, transport: HTTPTransport,
-                               plainHTTPForLoopback: Bool = false,
+                               plainHTTPForLoopback: Bool = false, cached: Session? = nil,
                                logger: Logger = Logger(label: "jmirror.jmap")) async throws -> JMAPClient {
+        if let cached {
+            let client = JMAPClient(session: cached, transport: transport, credentials: credentials, logger: logger)
+            await client.markUnverified()
+            return client
+        }
         let url = try sessionURL(for: input, plainHTTPForLoopback: plainHTTPForLoopback)
         let session = try await fetchSession(url: url, transport: transport, credentials: credentials)
         return JMAPClient(session: session, transport: transport, credentials: credentials, logger: logger)
     }
+
+    private func markUnverified() { sessionUnverified = true }
 
     /// Where to ask for the Session: a URL with a path is used as given; a bare host, a URL with no
     /// path, or an e-mail address becomes `https://host/.well-known/jmap`. (DNS SRV lookup is not
@@ -141,6 +155,20 @@ public actor JMAPClient {
     }
 
     private func sendOne(_ request: Request) async throws -> Response {
+        guard sessionUnverified else { return try await sendChecked(request) }
+        do {
+            let r = try await sendChecked(request)
+            sessionUnverified = false
+            return r
+        } catch {
+            logger.info("request with the kept Session failed (\(error)); fetching the Session again")
+            sessionUnverified = false
+            try await refreshSession()
+            return try await sendChecked(request)
+        }
+    }
+
+    private func sendChecked(_ request: Request) async throws -> Response {
         let body = try request.body()
         let limits = session.coreLimits
         guard body.count <= limits.maxSizeRequest else {

@@ -12,14 +12,35 @@ public enum Connector {
         return CurlHTTPClient(options: options, logger: logger)
     }
 
-    public static func connect(_ account: AccountConfig, logger: Logger,
+    public static func connect(_ account: AccountConfig, logger: Logger, cached: Session? = nil,
                                warn: (String) -> Void = { _ in }) async throws -> JMAPClient {
         let secret = try SecretReader.read(account, warn: warn)
         let credentials: Credentials = account.auth == .basic
             ? .basic(username: account.username, password: secret) : .bearer(token: secret)
         return try await JMAPClient.connect(to: account.url, credentials: credentials,
                                             transport: transport(for: account, logger: logger),
-                                            plainHTTPForLoopback: account.allowInsecureHTTP, logger: logger)
+                                            plainHTTPForLoopback: account.allowInsecureHTTP, cached: cached, logger: logger)
+    }
+}
+
+/// The Session kept between runs of `jmirror sync`, so a run with nothing to do makes one request,
+/// not two. Kept per account and keyed by the configured URL and user name: another server or user
+/// means a fresh Session.
+public enum SessionKeeper {
+    static func source(_ account: AccountConfig) -> String { account.url + "\n" + account.username }
+
+    public static func kept(_ account: AccountConfig, in store: MirrorStore) -> Session? {
+        guard let kept = try? store.catalog.keptSession(account: account.name, source: source(account)),
+              let url = URL(string: kept.sessionURL), let json = try? JSONValue.decode(kept.json) else { return nil }
+        return try? Session(json: json, sessionURL: url)
+    }
+
+    /// Stores the client's Session when it differs from what was kept.
+    public static func keep(_ client: JMAPClient, _ account: AccountConfig, in store: MirrorStore, previous: Session?) async throws {
+        let session = await client.session
+        if let previous, previous.raw == session.raw, previous.sessionURL == session.sessionURL { return }
+        try store.catalog.keepSession(account: account.name, source: source(account), sessionURL: session.sessionURL.absoluteString,
+                                      json: session.raw.encoded())
     }
 }
 

@@ -121,6 +121,12 @@ public final class Catalog: Sendable {
                     idx INTEGER NOT NULL, PRIMARY KEY(account, mailbox_id, keyword));
                 """)
         }
+        m.registerMigration("v4: kept Session") { db in
+            try db.execute(sql: """
+                CREATE TABLE session_cache(account TEXT NOT NULL PRIMARY KEY, source TEXT NOT NULL, session_url TEXT NOT NULL,
+                    json BLOB NOT NULL);
+                """)
+        }
         return m
     }
 
@@ -363,6 +369,22 @@ public final class Catalog: Sendable {
                 try db.cachedStatement(sql: "INSERT OR IGNORE INTO keyword_letter(account, mailbox_id, keyword, idx) VALUES (?, ?, ?, ?)")
                     .execute(arguments: [account, l.mailboxId, l.keyword, l.index])
             }
+        }
+    }
+
+    /// The Session kept from the last run for `account`, if it was fetched from the same `source`
+    /// (configured URL and user name).
+    public func keptSession(account: String, source: String) throws -> (sessionURL: String, json: Data)? {
+        try pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT session_url, json FROM session_cache WHERE account = ? AND source = ?",
+                             arguments: [account, source]).map { ($0[0], $0[1]) }
+        }
+    }
+
+    public func keepSession(account: String, source: String, sessionURL: String, json: Data) throws {
+        try pool.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO session_cache(account, source, session_url, json) VALUES (?, ?, ?, ?)",
+                           arguments: [account, source, sessionURL, json])
         }
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import JMAP
 import Mirror
 import Store
 
@@ -60,8 +61,11 @@ struct Sync: AsyncParsableCommand {
         var total = SummaryLine(accounts: selected.count, failedAccounts: 0, created: 0, updated: 0, moved: 0, destroyed: 0,
                                 bytesDownloaded: 0, seconds: 0, exitCode: 0)
         for account in selected {
+            let kept = SessionKeeper.kept(account, in: store)
+            var connected: JMAPClient?
             do {
-                let client = try await Connector.connect(account, logger: logger, warn: Console.error)
+                let client = try await Connector.connect(account, logger: logger, cached: kept, warn: Console.error)
+                connected = client
                 let sync = MailSync(name: account.name, client: client, store: store, options: options, logger: logger) {
                     progress.update($0)
                 }
@@ -93,6 +97,9 @@ struct Sync: AsyncParsableCommand {
                     Console.jsonLine(AccountLine(error: "\(error)", kind: ErrorClassifier.kind(for: error), exitCode: status.rawValue))
                 }
             }
+            // Whatever Session the client ends with is kept, even after a failure: a run that found
+            // the kept one stale must not leave it for the next run.
+            if let connected { try? await SessionKeeper.keep(connected, account, in: store, previous: kept) }
         }
         total.seconds = Date().timeIntervalSince(started)
         total.exitCode = worst.rawValue

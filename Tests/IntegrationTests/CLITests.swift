@@ -1,4 +1,6 @@
 import Foundation
+import JMAP
+import Store
 import TestSupport
 import Testing
 
@@ -24,6 +26,39 @@ extension Integration {
             let code = waitExit(pid)
             return (code, (try? String(contentsOfFile: dir + "/stdout", encoding: .utf8)) ?? "",
                     (try? String(contentsOfFile: dir + "/stdout.err", encoding: .utf8)) ?? "")
+        }
+
+        @Test("sync keeps the Session between runs: one HTTP request when nothing changed; a stale one is fetched again")
+        func keptSession() async throws {
+            let account = try await ServerAccount.fresh(server)
+            try await account.importMessage(sampleMessage("kept"), mailboxIds: [try await account.mailboxId(role: "inbox")])
+            let proxy = try FaultProxy(upstream: server.httpBase)
+            let dir = try scratch()
+            let cfg = writeConfig(in: dir, mirror: dir + "/mirror", account: "main", url: proxy.url.absoluteString + "/jmap/",
+                                  user: account.user, password: account.password)
+            var r = try run(["--config", cfg, "sync"], in: dir)
+            #expect(r.code == 0, "\(r.err)")
+            var before = try await proxy.requestCount()
+            r = try run(["--config", cfg, "sync"], in: dir)
+            #expect(r.code == 0, "\(r.err)")
+            #expect(try await proxy.requestCount() - before == 1)
+
+            // The endpoint "moved": the kept Session's apiUrl now answers 404. The run fetches the
+            // Session again, retries, succeeds, and keeps the new one.
+            let catalog = try Catalog(path: dir + "/mirror/.jmirror/catalog.sqlite")
+            let source = proxy.url.absoluteString + "/jmap/\n" + account.user
+            let kept = try #require(try catalog.keptSession(account: "main", source: source))
+            guard case var .object(json) = try JSONValue.decode(kept.json) else { throw TestServerUnavailable(description: "session") }
+            json["apiUrl"] = "/moved-away/"
+            try catalog.keepSession(account: "main", source: source, sessionURL: kept.sessionURL, json: JSONValue.object(json).encoded())
+            before = try await proxy.requestCount()
+            r = try run(["--config", cfg, "sync"], in: dir)
+            #expect(r.code == 0, "\(r.err)")
+            #expect(try await proxy.requestCount() - before == 3)  // the failed POST, the Session, the POST again
+            before = try await proxy.requestCount()
+            r = try run(["--config", cfg, "sync"], in: dir)
+            let after = try await proxy.requestCount()
+            #expect(r.code == 0 && after - before == 1)
         }
 
         @Test("a wrong password exits 77 and never prints the password")
