@@ -18,6 +18,11 @@ final class CurlEngine: @unchecked Sendable {
         multi = m
         jm_multi_setopt_long(multi, CURLMOPT_PIPELINING, jm_pipe_multiplex())
         jm_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, maxConnectionsPerHost)
+        // At most two streams per connection, so four requests in flight use two connections.
+        // Cyrus serves each connection from one httpd process, one request at a time, and that
+        // process often waits on its disk; a second one keeps the server busy meanwhile. A 10k
+        // first sync: 6.83 s with one connection, 5.64 s with two (median of 5 interleaved runs).
+        jm_multi_setopt_long(multi, CURLMOPT_MAX_CONCURRENT_STREAMS, 2)
         // The thread keeps the engine alive until `shutdown()` lets the loop end.
         let thread = Thread { self.run() }
         thread.name = "jmirror-curl"
