@@ -1,4 +1,5 @@
 import Foundation
+import History
 import TOMLKit
 
 /// A configuration problem, always with the file and key so a user can fix it.
@@ -55,6 +56,8 @@ public struct MirrorConfig: Sendable {
     public var accounts: [AccountConfig]
     /// `[mirror] max_deleted_share`: the safety guard's limit (see `SyncOptions`).
     public var maxDeletedShare: Double = 0.9
+    /// `[retention]`: what `jmirror forget` with no flags applies (empty: nothing is forgotten).
+    public var retention = RetentionPolicy()
     /// Things worth saying but not fatal (permissions).
     public var warnings: [String]
 
@@ -92,8 +95,8 @@ public enum ConfigLoader {
         } catch let e as TOMLParseError {
             throw ConfigError(file: path, key: nil, message: "line \(e.source.begin.line), column \(e.source.begin.column): \(e.description)")
         }
-        for key in table.keys where !["mirror", "account"].contains(key) {
-            throw ConfigError(file: path, key: key, message: "unknown section (expected [mirror] and [account.NAME])")
+        for key in table.keys where !["mirror", "account", "retention"].contains(key) {
+            throw ConfigError(file: path, key: key, message: "unknown section (expected [mirror], [retention] and [account.NAME])")
         }
         let home = environment["HOME"] ?? NSHomeDirectory()
         guard let mirror = table["mirror"]?.table else {
@@ -123,7 +126,35 @@ public enum ConfigLoader {
         }
         var config = MirrorConfig(file: path, mirrorPath: expandHome(rawPath, home: home), accounts: accounts, warnings: warnings)
         config.maxDeletedShare = share
+        if let r = table["retention"]?.table { config.retention = try retention(r, file: path) }
         return config
+    }
+
+    static func retention(_ t: TOMLTable, file: String) throws -> RetentionPolicy {
+        let counts: [(String, WritableKeyPath<RetentionPolicy, Int>)] = [
+            ("keep_last", \.last), ("keep_hourly", \.hourly), ("keep_daily", \.daily), ("keep_weekly", \.weekly),
+            ("keep_monthly", \.monthly), ("keep_yearly", \.yearly),
+        ]
+        try checkKeys(t, allowed: Set(counts.map(\.0) + ["keep_within", "keep_tag"]), file: file, section: "retention")
+        var p = RetentionPolicy()
+        for (key, path) in counts {
+            guard let v = t[key] else { continue }
+            guard let n = v.int, n >= 0 else { throw ConfigError(file: file, key: "retention.\(key)", message: "must be a whole number, 0 or more") }
+            p[keyPath: path] = n
+        }
+        if let v = t["keep_within"] {
+            guard let text = v.string else { throw ConfigError(file: file, key: "retention.keep_within", message: "must be a string like \"30d\"") }
+            do { p.within = try RetentionPolicy.duration(text) } catch {
+                throw ConfigError(file: file, key: "retention.keep_within", message: "\(error)")
+            }
+        }
+        if let v = t["keep_tag"] {
+            guard let tags = v.array?.compactMap(\.string), tags.count == v.array?.count else {
+                throw ConfigError(file: file, key: "retention.keep_tag", message: "must be a list of strings")
+            }
+            p.tags = tags
+        }
+        return p
     }
 
     static let accountKeys: Set<String> = ["url", "username", "auth", "password_command", "password_file", "password_env",

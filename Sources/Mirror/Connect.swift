@@ -1,7 +1,10 @@
+import Archive
 import Foundation
+import History
 import JMAP
 import Logging
 import Store
+import Sync
 import Transport
 
 /// Turns a configured account into an authenticated JMAP client.
@@ -51,6 +54,13 @@ public enum ErrorClassifier {
         case is ConfigError, is SecretError: return .usage
         case is SafetyGuardError: return .safetyGuard
         case is StoreError: return .localIO
+        case let e as HistoryError: return e.kind == .damaged ? .damaged : .usage
+        case let e as ArchiveError:
+            switch e.kind {
+            case .damaged: return .damaged
+            case .usage: return .usage
+            case .io: return .localIO
+            }
         case let e as JMAPError:
             switch e {
             case .authentication: return .authentication
@@ -73,6 +83,7 @@ public enum ErrorClassifier {
         case .localIO: return "local-io"
         case .interrupted: return "interrupted"
         case .safetyGuard: return "safety-guard"
+        case .damaged: return "damaged"
         default: return "error"
         }
     }

@@ -13,6 +13,9 @@ public enum ExitStatus: Int32, Sendable, Codable {
     case authentication = 77
     /// The safety guard refused to delete local data.
     case safetyGuard = 65
+    /// Stored or archived data is damaged: a corrupt or missing object (`check`), an archive that
+    /// is truncated, damaged or of a newer format (EX_NOINPUT: the input cannot be used).
+    case damaged = 66
     /// Local I/O failed: disk full, permissions (EX_IOERR).
     case localIO = 74
     /// SIGINT or SIGTERM stopped the run.

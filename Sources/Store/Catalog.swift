@@ -62,6 +62,8 @@ public struct CatalogRound: Sendable {
     public var keepOnlyItems: [String: Set<String>] = [:]
     /// Views to render again from the catalog (journalled with the data, like dirty_email).
     public var dirtyViews: Set<String> = []
+    /// The server's API URL, under which blob ids map to stored objects (for item versions).
+    public var origin: String?
 
     public init(account: String) { self.account = account }
 
@@ -127,6 +129,7 @@ public final class Catalog: Sendable {
                     json BLOB NOT NULL);
                 """)
         }
+        registerHistory(&m)
         return m
     }
 
@@ -222,6 +225,7 @@ public final class Catalog: Sendable {
     public func apply(_ round: CatalogRound) throws {
         let a = round.account
         try pool.write { db in
+            let gen = a.isEmpty ? 0 : try Catalog.workingGeneration(db, a)
             // Cached statements: parsing SQL per row cost more than running it in a 10k-message sync.
             func run(_ sql: String, _ arguments: StatementArguments) throws {
                 try db.cachedStatement(sql: sql).execute(arguments: arguments)
@@ -238,8 +242,10 @@ public final class Catalog: Sendable {
                 try run("INSERT OR REPLACE INTO mailbox(account, id, parent_id, name, role, json) VALUES (?, ?, ?, ?, ?, ?)",
                                [a, m.id, m.parentId, m.name, m.role, m.json])
                 try run("INSERT OR IGNORE INTO dirty_mailbox(account, mailbox_id) VALUES (?, ?)", [a, m.id])
+                try Catalog.setVersion(db, account: a, type: "Mailbox", id: m.id, gen: gen, VersionRow(type: "Mailbox", id: m.id, json: m.json))
             }
             for id in destroyMailboxes {
+                try Catalog.setVersion(db, account: a, type: "Mailbox", id: id, gen: gen, nil)
                 try run("DELETE FROM mailbox WHERE account = ? AND id = ?", [a, id])
                 try run("DELETE FROM keyword_letter WHERE account = ? AND mailbox_id = ?", [a, id])
                 try run("INSERT OR IGNORE INTO dirty_mailbox(account, mailbox_id) VALUES (?, ?)", [a, id])
@@ -259,13 +265,15 @@ public final class Catalog: Sendable {
                     try run("INSERT INTO membership(account, email_id, mailbox_id) VALUES (?, ?, ?)", [a, e.id, m])
                 }
                 try run("INSERT OR IGNORE INTO dirty_email(account, email_id) VALUES (?, ?)", [a, e.id])
+                try Catalog.setVersion(db, account: a, type: "Email", id: e.id, gen: gen, Catalog.version(of: e))
             }
             for id in destroyEmails {
+                try Catalog.setVersion(db, account: a, type: "Email", id: id, gen: gen, nil)
                 try run("DELETE FROM email WHERE account = ? AND id = ?", [a, id])
                 try run("DELETE FROM membership WHERE account = ? AND email_id = ?", [a, id])
                 try run("INSERT OR IGNORE INTO dirty_email(account, email_id) VALUES (?, ?)", [a, id])
             }
-            try applyItems(round, db)
+            try applyItems(round, db, gen: gen)
             for (type, state) in round.states {
                 try run("INSERT OR REPLACE INTO state(account, type, state) VALUES (?, ?, ?)", [a, type, state])
             }

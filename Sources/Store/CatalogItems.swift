@@ -76,7 +76,7 @@ extension Catalog {
         }
     }
 
-    func applyItems(_ round: CatalogRound, _ db: Database) throws {
+    func applyItems(_ round: CatalogRound, _ db: Database, gen: Int64) throws {
         let a = round.account
         var destroy = round.destroyItems
         for (type, keep) in round.keepOnlyItems {
@@ -86,8 +86,12 @@ extension Catalog {
         for i in round.upsertItems {
             try db.cachedStatement(sql: "INSERT OR REPLACE INTO item(account, type, id, json, blobs_pending) VALUES (?, ?, ?, ?, ?)")
                 .execute(arguments: [a, i.type, i.id, i.json, i.blobsPending])
+            let blobs = try Catalog.resolveBlobs(db, json: i.json, origin: round.origin)
+            try Catalog.setVersion(db, account: a, type: i.type, id: i.id, gen: gen,
+                                   VersionRow(type: i.type, id: i.id, json: i.json, blobs: blobs))
         }
         for k in destroy {
+            try Catalog.setVersion(db, account: a, type: k.type, id: k.id, gen: gen, nil)
             try db.cachedStatement(sql: "DELETE FROM item WHERE account = ? AND type = ? AND id = ?").execute(arguments: [a, k.type, k.id])
         }
         for v in round.dirtyViews {

@@ -10,10 +10,11 @@ struct JMirror: AsyncParsableCommand {
         abstract: "Keep a complete, restorable copy of JMAP accounts.",
         discussion: """
             Exit codes: 0 success, 1 some items failed, 64 usage or configuration error, 65 safety guard \
-            refused, 69 server unreachable, 74 local I/O error, 76 server protocol error, 77 authentication \
+            refused, 66 damaged data (object or archive), 69 server unreachable, 74 local I/O error, 76 server protocol error, 77 authentication \
             failed, 130 interrupted.
             """,
-        subcommands: [Sync.self, Doctor.self, Debug.self])
+        subcommands: [Sync.self, SnapshotCommand.self, SnapshotsCommand.self, DiffCommand.self, RestoreCommand.self,
+                      ForgetCommand.self, PruneCommand.self, CheckCommand.self, ArchiveCommand.self, Doctor.self, Debug.self])
 
     // Declared here too so that `jmirror --config FILE doctor` parses; subcommands read the same
     // values through their own option group.
@@ -95,10 +96,30 @@ enum Console {
         if let data = try? e.encode(value) { out(String(decoding: data, as: UTF8.self)) }
     }
 
-    /// Prints a failure and turns it into the documented exit code.
-    static func fail(_ error: Error) -> ExitCode {
+    /// Prints a failure and turns it into the documented exit code; with `json`, also as one JSON
+    /// line on stdout, so that scripts always get a result.
+    static func fail(_ error: Error, json: Bool = false) -> ExitCode {
         self.error("jmirror: \(error)")
-        return ExitCode(ErrorClassifier.status(for: error).rawValue)
+        let status = ErrorClassifier.status(for: error)
+        if json { jsonLine(Failure(error: "\(error)", kind: ErrorClassifier.kind(for: error), exitCode: status.rawValue)) }
+        return ExitCode(status.rawValue)
+    }
+
+    struct Failure: Encodable {
+        var event = "error"
+        var error: String
+        var kind: String
+        var exitCode: Int32
+    }
+
+    /// Columns padded to their widest cell.
+    static func table(_ rows: [[String]]) {
+        guard let first = rows.first else { return }
+        let widths = first.indices.map { i in rows.map { $0[i].count }.max() ?? 0 }
+        for r in rows {
+            out(r.enumerated().map { i, c in i == r.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+                .joined(separator: "  ").trimmingCharacters(in: .whitespaces))
+        }
     }
 }
 

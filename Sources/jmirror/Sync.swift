@@ -3,6 +3,7 @@ import Foundation
 import JMAP
 import Mirror
 import Store
+import Sync
 
 struct Sync: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,9 +20,15 @@ struct Sync: AsyncParsableCommand {
     @Flag(help: "Apply deletions even when the safety guard would refuse them.")
     var force = false
 
+    @Option(name: .customLong("tag"), help: "Tag the snapshot this sync records (repeatable).")
+    var tags: [String] = []
+
     struct AccountLine: Encodable {
         var event = "account"
         var summary: SyncSummary?
+        /// The snapshot this run recorded (none when nothing changed).
+        var snapshot: String?
+        var account: String?
         var error: String?
         var kind: String?
         var exitCode: Int32
@@ -70,6 +77,8 @@ struct Sync: AsyncParsableCommand {
                     progress.update($0)
                 }
                 let summary = try await sync.run()
+                // Every run that changed anything leaves a snapshot of the account as it ends.
+                let snapshot = try store.catalog.recordSnapshot(account: account.name, tags: tags, force: false)
                 progress.clear()
                 total.created += summary.created
                 total.updated += summary.updated
@@ -83,9 +92,9 @@ struct Sync: AsyncParsableCommand {
                 }
                 if worst == .success { worst = status }
                 if json {
-                    Console.jsonLine(AccountLine(summary: summary, exitCode: status.rawValue))
+                    Console.jsonLine(AccountLine(summary: summary, snapshot: snapshot?.id, account: account.name, exitCode: status.rawValue))
                 } else if isatty(STDOUT_FILENO) == 1 {
-                    Console.out(Sync.describe(summary))
+                    Console.out(Sync.describe(summary) + (snapshot.map { "; snapshot \($0.shortId)" } ?? ""))
                 }
             } catch {
                 progress.clear()
@@ -94,7 +103,7 @@ struct Sync: AsyncParsableCommand {
                 total.failedAccounts += 1
                 Console.error("jmirror: \(account.name): \(error)")
                 if json {
-                    Console.jsonLine(AccountLine(error: "\(error)", kind: ErrorClassifier.kind(for: error), exitCode: status.rawValue))
+                    Console.jsonLine(AccountLine(account: account.name, error: "\(error)", kind: ErrorClassifier.kind(for: error), exitCode: status.rawValue))
                 }
             }
             // Whatever Session the client ends with is kept, even after a failure: a run that found

@@ -1,6 +1,7 @@
 import Foundation
 import JMAP
 import Store
+import Sync
 import TestSupport
 import Testing
 

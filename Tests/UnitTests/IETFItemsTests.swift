@@ -3,6 +3,7 @@ import JMAP
 import Logging
 import Mirror
 import Store
+import Sync
 import TestSupport
 import Testing
 import Transport

@@ -284,6 +284,8 @@ final class ItemSync: @unchecked Sendable {
 
     /// Blobs durable, then the catalog (rows, state and view journal in one transaction).
     func commit(_ round: CatalogRound) throws {
+        var round = round
+        round.origin = origin
         try store.objects.syncFilesystem()
         try store.catalog.apply(round)
     }

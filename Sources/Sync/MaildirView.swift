@@ -32,27 +32,8 @@ struct MaildirView {
 
     // MARK: Folders
 
-    /// Where each mailbox goes: the inbox is the root (""), every other mailbox `.A.B` from its
-    /// top-level ancestor down.
     static func desiredFolders(_ mailboxes: [MailboxRow]) -> [String: String] {
-        let byId = Dictionary(mailboxes.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-        var out: [String: String] = [:]
-        for m in mailboxes {
-            if m.role == "inbox" {
-                out[m.id] = ""
-                continue
-            }
-            var names: [String] = []
-            var cursor: MailboxRow? = m
-            var seen = Set<String>()
-            while let c = cursor, !seen.contains(c.id), names.count < 256 {
-                seen.insert(c.id)
-                names.insert(c.name, at: 0)
-                cursor = c.parentId.flatMap { byId[$0] }
-            }
-            out[m.id] = MaildirNames.folder(path: names, sha256Hex: { SHA256Hasher.hex(of: Data($0.utf8)) })
-        }
-        return out
+        MaildirLayout.folders(mailboxes.map { .init(id: $0.id, parentId: $0.parentId, name: $0.name, role: $0.role) })
     }
 
     /// Moves folders to where the catalog says, in two phases (via temporary names) so that swaps

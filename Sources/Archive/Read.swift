@@ -1,0 +1,126 @@
+import Digest
+import Foundation
+import History
+import Store
+
+/// Reads an archive front to back, checking everything on the way: the manifest first, each
+/// snapshot file against its SHA-256, each object against its name and the manifest, and at the
+/// end that nothing the manifest lists is missing. Needs no mirror and no configuration.
+public struct ArchiveReader {
+    public struct Summary: Codable, Sendable {
+        public var archive: String
+        public var base: String?
+        public var snapshots: [Manifest.Snapshot]
+        public var objects = 0
+        public var objectsInBase = 0
+        public var bytes: Int64 = 0
+    }
+
+    /// Where object data goes while it is read and hashed: nowhere (verify) or the store (import).
+    protocol Sink {
+        mutating func begin(_ sha256: String) throws
+        mutating func write(_ chunk: UnsafeRawBufferPointer) throws
+        /// Called once the object's bytes are known to match its name.
+        mutating func finish(_ sha256: String) throws
+        mutating func discard()
+    }
+
+    struct NoSink: Sink {
+        func begin(_ sha256: String) {}
+        func write(_ chunk: UnsafeRawBufferPointer) {}
+        func finish(_ sha256: String) {}
+        func discard() {}
+    }
+
+    static func open(_ path: String) throws -> (Int32, String) {
+        if path == "-" { return (STDIN_FILENO, "standard input") }
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw ArchiveError(.usage, "\(path): cannot open: \(String(cString: strerror(errno)))") }
+        return (fd, path)
+    }
+
+    /// Only the manifest (the first entry): enough for `list` and to find an archive's base.
+    public static func manifest(of path: String) throws -> Manifest {
+        let (fd, name) = try open(path)
+        defer { if fd != STDIN_FILENO { close(fd) } }
+        let reader = try TarReader(fd: fd, name: name)
+        guard let first = try reader.next(), first.path == "manifest.json" else {
+            throw ArchiveError(.damaged, "\(name): not a jmirror archive (it does not start with manifest.json)")
+        }
+        return try Manifest.decode(try reader.readAll(limit: 256 << 20), name: name)
+    }
+
+    /// Reads the whole archive. `onManifest` may refuse it before any object is read;
+    /// `onSnapshot` gets each snapshot's objects.
+    static func read(_ path: String, sink: inout some Sink, onManifest: (Manifest) throws -> Void = { _ in },
+                     onSnapshot: (Manifest.Snapshot, [VersionRow]) throws -> Void = { _, _ in }) throws -> Summary {
+        let (fd, name) = try open(path)
+        defer { if fd != STDIN_FILENO { close(fd) } }
+        let reader = try TarReader(fd: fd, name: name)
+        guard let first = try reader.next(), first.path == "manifest.json" else {
+            throw ArchiveError(.damaged, "\(name): not a jmirror archive (it does not start with manifest.json)")
+        }
+        let manifest = try Manifest.decode(try reader.readAll(limit: 256 << 20), name: name)
+        try onManifest(manifest)
+        var summary = Summary(archive: manifest.id, base: manifest.base, snapshots: manifest.snapshots)
+        let snapshotFiles = Dictionary(manifest.snapshots.map { ($0.file, $0) }, uniquingKeysWith: { a, _ in a })
+        var expected = Set(manifest.objects.filter { !$0.inBase }.map(\.sha256))
+        summary.objectsInBase = manifest.objects.count - expected.count
+        var seenSnapshots = Set<String>()
+        let hasher = SHA256Hasher()
+        while let entry = try reader.next() {
+            if let snap = snapshotFiles[entry.path] {
+                let body = try reader.readAll(limit: 1 << 31)
+                guard SHA256Hasher.hex(of: body) == snap.sha256 else {
+                    throw ArchiveError(.damaged, "\(name): \(entry.path) is damaged (its SHA-256 differs from the manifest's)")
+                }
+                var rows: [VersionRow] = []
+                for line in body.split(separator: UInt8(ascii: "\n")) {
+                    guard let v = try? JSONDecoder().decode(VersionLine.self, from: Data(line)) else {
+                        throw ArchiveError(.damaged, "\(name): \(entry.path) has a line jmirror cannot read")
+                    }
+                    rows.append(v.row)
+                }
+                seenSnapshots.insert(snap.file)
+                try onSnapshot(snap, rows)
+            } else if entry.path.hasPrefix("objects/sha256/") {
+                let sha = String(entry.path.split(separator: "/").last ?? "")
+                guard expected.remove(sha) != nil else {
+                    throw ArchiveError(.damaged, "\(name): \(entry.path) is not in the manifest (or appears twice)")
+                }
+                try sink.begin(sha)
+                do {
+                    try reader.read { chunk in
+                        hasher.update(chunk)
+                        try sink.write(chunk)
+                    }
+                } catch {
+                    sink.discard()
+                    throw error
+                }
+                let actual = hasher.finalizeHex()
+                guard actual == sha else {
+                    sink.discard()
+                    throw ArchiveError(.damaged, "\(name): object \(sha) is damaged (its bytes hash to \(actual))")
+                }
+                try sink.finish(sha)
+                summary.objects += 1
+                summary.bytes += entry.size
+            } else {
+                throw ArchiveError(.damaged, "\(name): unexpected entry \(entry.path)")
+            }
+        }
+        let missingSnapshots = Set(snapshotFiles.keys).subtracting(seenSnapshots)
+        guard missingSnapshots.isEmpty, expected.isEmpty else {
+            throw ArchiveError(.damaged, "\(name): truncated: \(missingSnapshots.count) snapshot files and \(expected.count) objects "
+                + "that the manifest lists are missing")
+        }
+        return summary
+    }
+
+    /// `jmirror archive verify`: every byte checked; throws on the first problem.
+    public static func verify(_ path: String) throws -> Summary {
+        var sink = NoSink()
+        return try read(path, sink: &sink)
+    }
+}

@@ -1,0 +1,145 @@
+import Foundation
+import JMAP
+import Store
+
+/// What a user did wrong or asked for that does not exist; the CLI exits 64 on these.
+public struct HistoryError: Error, CustomStringConvertible, Sendable {
+    public enum Kind: Sendable { case usage, damaged }
+    public var kind: Kind
+    public var message: String
+    public var description: String { message }
+    public init(_ message: String, kind: Kind = .usage) {
+        self.message = message
+        self.kind = kind
+    }
+}
+
+/// Names a snapshot the way users type it: `ID` (8 hex digits, or any unique prefix of the full
+/// id), `latest`, `ACCOUNT@ID`, `ACCOUNT@latest`, or a bare account name for its latest.
+public enum SnapshotRef {
+    public static func resolve(_ text: String, in snapshots: [SnapshotRow]) throws -> SnapshotRow {
+        var account: String?
+        var id = text
+        if let at = text.lastIndex(of: "@") {
+            account = String(text[..<at])
+            id = String(text[text.index(after: at)...])
+            if id.isEmpty { id = "latest" }
+        }
+        var pool = snapshots
+        if let account {
+            pool = pool.filter { $0.account == account }
+            guard !pool.isEmpty else { throw HistoryError("no snapshot of account \(account)") }
+        }
+        if id == "latest" {
+            let accounts = Set(pool.map(\.account))
+            guard accounts.count == 1, let last = pool.max(by: { $0.time < $1.time }) else {
+                throw HistoryError(pool.isEmpty ? "there are no snapshots yet"
+                    : "'latest' is ambiguous: name the account, one of " + accounts.sorted().map { "\($0)@latest" }.joined(separator: ", "))
+            }
+            return last
+        }
+        let lowered = id.lowercased()
+        let matches = pool.filter { $0.id.hasPrefix(lowered) }
+        if matches.count == 1 { return matches[0] }
+        if matches.count > 1 {
+            throw HistoryError("snapshot id \(id) is ambiguous; it matches " + matches.map { "\($0.account)@\($0.id.prefix(12))" }
+                .joined(separator: ", ") + "; give more digits")
+        }
+        if account == nil, let last = snapshots.filter({ $0.account == text }).max(by: { $0.time < $1.time }) { return last }
+        throw HistoryError("no snapshot matches \(text) (see `jmirror snapshots`)")
+    }
+}
+
+/// Everything one account held at one snapshot (or now), by JMAP type and id.
+public struct AccountState: Sendable {
+    public var account: String
+    public var mailboxes: [String: VersionRow] = [:]
+    public var emails: [String: VersionRow] = [:]
+    /// Every other type: contacts, calendars, scripts, identities, vacation.
+    public var items: [String: [String: VersionRow]] = [:]
+
+    public init(account: String, versions: [VersionRow]) {
+        self.account = account
+        for v in versions {
+            switch v.type {
+            case "Mailbox": mailboxes[v.id] = v
+            case "Email": emails[v.id] = v
+            default: items[v.type, default: [:]][v.id] = v
+            }
+        }
+    }
+
+    public static func load(_ catalog: Catalog, account: String, snapshot: SnapshotRow?) throws -> AccountState {
+        AccountState(account: account, versions: try catalog.versions(account: account, generation: snapshot?.generation))
+    }
+
+    public func mailboxNodes() -> [String: MailboxNode] {
+        mailboxes.compactMapValues { v in
+            guard let j = try? JSONValue.decode(v.json) else { return nil }
+            return MailboxNode(id: v.id, parentId: j["parentId"]?.stringValue, name: j["name"]?.stringValue ?? v.id,
+                               role: j["role"]?.stringValue)
+        }
+    }
+
+    /// A mailbox's path as users read it: `Parent/Child`.
+    public func mailboxPath(_ id: String, _ nodes: [String: MailboxNode]) -> String {
+        var names: [String] = []
+        var cursor = nodes[id]
+        var seen = Set<String>()
+        while let c = cursor, seen.insert(c.id).inserted {
+            names.insert(c.name, at: 0)
+            cursor = c.parentId.flatMap { nodes[$0] }
+        }
+        return names.isEmpty ? id : names.joined(separator: "/")
+    }
+
+    /// Every object of the state, whatever its type.
+    public var all: [VersionRow] {
+        Array(mailboxes.values) + Array(emails.values) + items.values.flatMap(\.values)
+    }
+
+    /// Every object the state references, by SHA-256.
+    public var objects: Set<String> {
+        var out = Set<String>()
+        for v in all {
+            if let s = v.sha256 { out.insert(s) }
+            out.formUnion(v.blobs.values)
+        }
+        return out
+    }
+}
+
+public struct MailboxNode: Sendable {
+    public var id: String
+    public var parentId: String?
+    public var name: String
+    public var role: String?
+}
+
+/// Which data a command covers: `--only mail,contacts,…`.
+public enum DataKind: String, CaseIterable, Sendable, Codable {
+    case mail, contacts, calendars, sieve, identities, vacation
+
+    public var types: Set<String> {
+        switch self {
+        case .mail: ["Mailbox", "Email"]
+        case .contacts: ["AddressBook", "ContactCard", "Contact", "ContactGroup"]
+        case .calendars: ["Calendar", "CalendarEvent"]
+        case .sieve: ["SieveScript"]
+        case .identities: ["Identity"]
+        case .vacation: ["VacationResponse"]
+        }
+    }
+
+    public static func parse(_ list: String?) throws -> Set<DataKind> {
+        guard let list, !list.isEmpty else { return Set(allCases) }
+        var out = Set<DataKind>()
+        for word in list.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            guard let k = DataKind(rawValue: word) else {
+                throw HistoryError("--only: unknown kind \(word) (one of " + allCases.map(\.rawValue).joined(separator: ", ") + ")")
+            }
+            out.insert(k)
+        }
+        return out
+    }
+}
