@@ -4,9 +4,10 @@
 set -euo pipefail
 
 build_pkgs=(libcurl4-openssl-dev libssl-dev libarchive-dev libsqlite3-dev zlib1g-dev libzstd-dev pkg-config)
-# cyrus-* come from bookworm-backports (3.10.1); sasl2-bin makes users; isync is the benchmark peer.
+# cyrus-* come from bookworm-backports (3.10.1); sasl2-bin makes users; isync is the benchmark peer;
+# zstd (for `tar --zstd`) and age check archives the way users handle them.
 server_pkgs=(cyrus-imapd cyrus-caldav cyrus-admin cyrus-clients sasl2-bin)
-other_pkgs=(isync python3-venv)
+other_pkgs=(isync python3-venv zstd age)
 
 missing() {
   local p

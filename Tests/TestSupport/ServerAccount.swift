@@ -177,7 +177,7 @@ public struct ServerAccount: Sendable {
     }
 
     @discardableResult
-    static func run(_ args: [String]) throws -> String {
+    public static func run(_ args: [String]) throws -> String {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: args[0])
         p.arguments = Array(args.dropFirst())

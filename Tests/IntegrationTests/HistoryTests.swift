@@ -1,0 +1,243 @@
+import Digest
+import Foundation
+import JMAP
+import Store
+import TestSupport
+import Testing
+
+/// Runs the jmirror binary; output in files under `dir` (stdout, stdout.err).
+struct CLI {
+    let dir: String
+    let config: String
+
+    @discardableResult
+    func run(_ args: [String]) throws -> (code: Int32, out: String, err: String) {
+        let pid = try spawn([jmirrorBinary, "--config", config] + args, stdout: dir + "/stdout")
+        let code = waitExit(pid)
+        return (code, (try? String(contentsOfFile: dir + "/stdout", encoding: .utf8)) ?? "",
+                (try? String(contentsOfFile: dir + "/stdout.err", encoding: .utf8)) ?? "")
+    }
+
+    /// The last line of stdout, as JSON.
+    func json(_ args: [String]) throws -> (code: Int32, value: JSONValue) {
+        let r = try run(args + ["--json"])
+        let last = r.out.split(separator: "\n").last.map(String.init) ?? ""
+        return (r.code, (try? JSONValue.decode(Data(last.utf8))) ?? .null)
+    }
+
+    static func scratch(_ label: String) throws -> String {
+        let d = FileManager.default.temporaryDirectory.appendingPathComponent("jmirror-\(label)-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        return d
+    }
+}
+
+/// Every regular file under `root` (relative path → bytes), skipping `skip` prefixes.
+func tree(_ root: String, skip: [String] = []) -> [String: Data] {
+    var out: [String: Data] = [:]
+    for rel in (FileManager.default.enumerator(atPath: root)?.allObjects as? [String]) ?? [] where !skip.contains(where: rel.hasPrefix) {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: root + "/" + rel, isDirectory: &isDir), !isDir.boolValue {
+            out[rel] = FileManager.default.contents(atPath: root + "/" + rel)
+        }
+    }
+    return out
+}
+
+func flipByte(_ path: String, at offset: Int) throws {
+    chmod(path, 0o600)
+    let fd = open(path, O_RDWR)
+    guard fd >= 0 else { throw TestServerUnavailable(description: "open \(path)") }
+    defer { close(fd) }
+    var b: UInt8 = 0
+    pread(fd, &b, 1, off_t(offset))
+    b ^= 0x55
+    pwrite(fd, &b, 1, off_t(offset))
+}
+
+extension Integration {
+    @Suite("Snapshots, restore, retention, check and archives against the real Cyrus")
+    struct HistoryTests {
+        let server: TestServer
+
+        init() throws { server = try TestServer.load() }
+
+        /// An account with mail in several mailboxes (one message in three), custom keywords, a
+        /// contact, an event and two Sieve scripts.
+        func seeded() async throws -> (account: ServerAccount, ids: [String], old: String, scripts: [String]) {
+            let account = try await ServerAccount.fresh(server, prefix: "h")
+            let inbox = try await account.mailboxId(role: "inbox")
+            let archive = try await account.mailboxId(role: "archive")
+            let projects = try #require(try await account.setMailbox(create: "Projects & Plans"))
+            let old = try #require(try await account.setMailbox(create: "Old"))
+            var ids: [String] = []
+            for i in 0..<6 {
+                let boxes = i == 0 ? [inbox, archive, projects] : [[inbox, archive, projects, old][i % 4]]
+                ids.append(try await account.importMessage(sampleMessage("message \(i)", body: String(repeating: "body \(i) ", count: 50 * (i + 1))),
+                                                           mailboxIds: boxes, keywords: i % 2 == 0 ? ["$seen", "project-x"] : []))
+            }
+            try await account.putCard(sampleCard("card-1", name: "Ada Lovelace"), name: "card-1")
+            try await account.putEvent(sampleEvent("event-1", title: "Review"), name: "event-1")
+            let a = try await account.upload(Data("keep;\r\n".utf8))
+            let b = try await account.upload(Data("discard;\r\n".utf8))
+            let r = try await account.pimSet("SieveScript/set", ["create": ["a": ["name": "main", "blobId": .string(a)],
+                                                                            "b": ["name": "strict", "blobId": .string(b)]],
+                                                                 "onSuccessActivateScript": "#a"])
+            let scripts = [r["created"]?["a"]?["id"]?.stringValue ?? "", r["created"]?["b"]?["id"]?.stringValue ?? ""]
+            return (account, ids, old, scripts)
+        }
+
+        @Test("sync records snapshots; restore, diff, forget and prune, archives and damage all work end to end")
+        func lifecycle() async throws {
+            let (account, ids, old, scripts) = try await seeded()
+            let dir = try CLI.scratch("history")
+            let mirror = dir + "/mirror"
+            let cli = CLI(dir: dir, config: writeConfig(in: dir, mirror: mirror, account: "main", url: server.hostPort,
+                                                       user: account.user, password: account.password))
+            var r = try cli.json(["sync"])
+            #expect(r.code == 0)
+            let first = try cli.json(["snapshots"]).value["snapshots"]?.arrayValue ?? []
+            #expect(first.count == 1)
+            let snapA = try #require(first.first?["id"]?.stringValue)
+            #expect(first.first?["messages"]?.intValue == 6)
+            // What the server held then, and the PIM files the live mirror had.
+            let expectedA = try await account.expectedMaildir()
+            #expect(try maildirSnapshot(mirror + "/main/mail") == expectedA)
+            let pimA = tree(mirror + "/main", skip: ["mail"])
+            #expect(pimA.keys.contains { $0.hasPrefix("contacts/") && $0.hasSuffix(".vcf") })
+            #expect(pimA.keys.contains { $0.hasPrefix("calendars/") && $0.hasSuffix(".ics") })
+            #expect(pimA["sieve/active"] == Data("main".utf8))
+
+            // A sync with no change records nothing.
+            r = try cli.json(["sync"])
+            let afterQuiet = try cli.json(["snapshots"]).value["snapshots"]?.arrayValue?.count
+            #expect(r.code == 0 && afterQuiet == 1)
+
+            // Mutations: deliver, move, flag, destroy a message and a mailbox (with its message),
+            // change the contact and the event, switch the active script.
+            let inbox = try await account.mailboxId(role: "inbox")
+            let trash = try await account.mailboxId(role: "trash")
+            let delivered = try await account.importMessage(sampleMessage("new one"), mailboxIds: [inbox])
+            try await account.updateEmail(ids[1], ["mailboxIds": [trash: true]])
+            try await account.updateEmail(ids[2], ["keywords/$flagged": true])
+            try await account.destroyEmails([ids[5]])
+            try await account.setMailbox(destroy: old, removeEmails: true)
+            try await account.putCard(sampleCard("card-1", name: "Ada King"), name: "card-1")
+            try await account.putEvent(sampleEvent("event-1", title: "Review, moved", day: 3), name: "event-1")
+            try await account.pimSet("SieveScript/set", ["onSuccessActivateScript": .string(scripts[1])])
+            r = try cli.json(["sync", "--tag", "after"])
+            #expect(r.code == 0)
+            // The sync's --json lines: one per account (with the snapshot it recorded), then a summary.
+            let syncOut = try String(contentsOfFile: dir + "/stdout", encoding: .utf8)
+            let firstLine = syncOut.split(separator: "\n").first.map(String.init) ?? ""
+            let accountLine = try JSONValue.decode(Data(firstLine.utf8))
+            let snapB = try #require(accountLine["snapshot"]?.stringValue)
+            let list = try cli.json(["snapshots"]).value["snapshots"]?.arrayValue ?? []
+            #expect(list.count == 2 && list.last?["tags"] == ["after"])
+
+            // restore of the first snapshot equals what the server held then.
+            var out = try cli.run(["restore", String(snapA.prefix(8)), "--to", dir + "/restoreA"])
+            #expect(out.code == 0, "\(out.err)")
+            #expect(try maildirSnapshot(dir + "/restoreA/main/mail") == expectedA)
+            #expect(tree(dir + "/restoreA/main", skip: ["mail"]) == pimA)
+            // ...and the latest equals the server now, by account@latest.
+            out = try cli.run(["restore", "main@latest", "--to", dir + "/restoreB"])
+            #expect(out.code == 0, "\(out.err)")
+            #expect(try maildirSnapshot(dir + "/restoreB/main/mail") == (try await account.expectedMaildir()))
+            #expect(tree(dir + "/restoreB/main", skip: ["mail"]) == tree(mirror + "/main", skip: ["mail"]))
+            // Hard links into the store on the same filesystem.
+            let restoredFile = try #require(tree(dir + "/restoreA/main/mail").keys.first { $0.hasPrefix("cur/") })
+            var st = stat()
+            stat(dir + "/restoreA/main/mail/" + restoredFile, &st)
+            #expect(st.st_nlink > 1)
+
+            // diff lists exactly the mutations.
+            let diff = try cli.json(["diff", snapA, snapB]).value["diff"]
+            func idsOf(_ key: String) -> Set<String> { Set((diff?[key]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue }) }
+            #expect(idsOf("messagesAdded") == [delivered])
+            #expect(idsOf("messagesRemoved") == [ids[5], ids[3]])
+            #expect(idsOf("messagesMoved") == [ids[1]])
+            #expect(idsOf("keywordsChanged") == [ids[2]])
+            #expect(idsOf("mailboxesDestroyed") == [old])
+            #expect(idsOf("mailboxesCreated").isEmpty && idsOf("mailboxesRenamed").isEmpty)
+            let changedTypes = (diff?["itemsChanged"]?.arrayValue ?? []).compactMap { $0["type"]?.stringValue }
+            #expect(changedTypes.contains("CalendarEvent") && changedTypes.contains("SieveScript")
+                && (changedTypes.contains("Contact") || changedTypes.contains("ContactCard")))
+            // Against the current state: nothing since B.
+            #expect(try cli.json(["diff", snapB]).value["diff"]?["messagesAdded"]?.arrayValue?.isEmpty == true)
+
+            // Archives: deterministic, listed by tar, verified, imported into an empty mirror.
+            out = try cli.run(["archive", "export", snapA, "-o", dir + "/a.tar.zst"])
+            #expect(out.code == 0, "\(out.err)")
+            out = try cli.run(["archive", "export", snapA, "-o", dir + "/a2.tar.zst"])
+            #expect(FileManager.default.contents(atPath: dir + "/a.tar.zst") == FileManager.default.contents(atPath: dir + "/a2.tar.zst"))
+            out = try cli.run(["archive", "export", snapB, "--base", dir + "/a.tar.zst", "-o", dir + "/b.tar.zst"])
+            #expect(out.code == 0, "\(out.err)")
+            let listing = try ServerAccount.run(["/usr/bin/tar", "--zstd", "-tf", dir + "/b.tar.zst"])
+            #expect(listing.hasPrefix("manifest.json\n") && listing.contains("snapshots/\(snapB).jsonl"))
+            // The incremental archive holds only the new message's blob (and the changed items' blobs).
+            let incremental = listing.split(separator: "\n").filter { $0.hasPrefix("objects/") }.count
+            let full = try ServerAccount.run(["/usr/bin/tar", "--zstd", "-tf", dir + "/a.tar.zst"]).split(separator: "\n")
+                .filter { $0.hasPrefix("objects/") }.count
+            #expect(incremental >= 1 && incremental < full)
+            #expect(try cli.run(["archive", "verify", dir + "/b.tar.zst"]).code == 0)
+            #expect(try cli.json(["archive", "list", dir + "/b.tar.zst"]).value["base"] != nil)
+
+            let dir2 = try CLI.scratch("imported")
+            let other = CLI(dir: dir2, config: writeConfig(in: dir2, mirror: dir2 + "/mirror", account: "unrelated", url: server.hostPort,
+                                                          user: account.user, password: account.password))
+            // Given in the wrong order: the base is imported first.
+            out = try other.run(["archive", "import", dir + "/b.tar.zst", dir + "/a.tar.zst"])
+            #expect(out.code == 0, "\(out.err)")
+            #expect(try other.json(["snapshots"]).value["snapshots"]?.arrayValue?.count == 2)
+            out = try other.run(["restore", "main@" + snapA.prefix(10), "--to", dir2 + "/rA"])
+            #expect(out.code == 0, "\(out.err)")
+            #expect(tree(dir2 + "/rA") == tree(dir + "/restoreA"))
+            out = try other.run(["restore", "main@latest", "--to", dir2 + "/rB"])
+            #expect(tree(dir2 + "/rB") == tree(dir + "/restoreB"))
+            let again = try other.json(["archive", "import", dir + "/a.tar.zst", dir + "/b.tar.zst"]).value
+            #expect(again["archives"]?.arrayValue?.allSatisfy { $0["snapshotsImported"]?.arrayValue?.isEmpty == true } == true)
+            #expect(try other.run(["check", "--read-data"]).code == 0)
+
+            // Encrypted round trip through age: export | age -e, then age -d | import.
+            let key = dir + "/age.key"
+            try ServerAccount.run(["/usr/bin/age-keygen", "-o", key])
+            let recipient = try ServerAccount.run(["/usr/bin/age-keygen", "-y", key]).trimmingCharacters(in: .whitespacesAndNewlines)
+            try ServerAccount.run(["/bin/sh", "-c", "'\(jmirrorBinary)' --config '\(cli.config)' archive export \(snapA) -o - "
+                + "| age -r \(recipient) > '\(dir)/a.age'"])
+            let dir3 = try CLI.scratch("age")
+            let third = CLI(dir: dir3, config: writeConfig(in: dir3, mirror: dir3 + "/mirror", account: "unrelated", url: server.hostPort,
+                                                          user: account.user, password: account.password))
+            try ServerAccount.run(["/bin/sh", "-c", "age -d -i '\(key)' '\(dir)/a.age' | '\(jmirrorBinary)' --config '\(third.config)' "
+                + "archive import - --as restored"])
+            out = try third.run(["restore", "restored@latest", "--to", dir3 + "/r"])
+            #expect(out.code == 0, "\(out.err)")
+            #expect(try maildirSnapshot(dir3 + "/r/restored/mail") == expectedA)
+
+            // A flipped byte in an archive is caught.
+            try FileManager.default.copyItem(atPath: dir + "/a.tar.zst", toPath: dir + "/bad.tar.zst")
+            let size = (try FileManager.default.attributesOfItem(atPath: dir + "/bad.tar.zst")[.size] as? Int) ?? 0
+            try flipByte(dir + "/bad.tar.zst", at: size / 2)
+            #expect(try cli.run(["archive", "verify", dir + "/bad.tar.zst"]).code == 66)
+
+            // forget --keep-last 1 --prune frees the destroyed message's object.
+            let removedSha = try #require((diff?["messagesRemoved"]?.arrayValue ?? []).first { $0["id"]?.stringValue == ids[5] }?["sha256"]?.stringValue)
+            let objectPath = mirror + "/.jmirror/objects/sha256/\(removedSha.prefix(2))/\(removedSha)"
+            #expect(FileManager.default.fileExists(atPath: objectPath))
+            let forget = try cli.json(["forget", "--keep-last", "1", "--prune"]).value
+            #expect(forget["forgotten"]?.intValue == 1 && (forget["prune"]?["objects"]?.intValue ?? 0) >= 1)
+            #expect(!FileManager.default.fileExists(atPath: objectPath))
+            #expect(try cli.run(["check", "--read-data"]).code == 0)
+
+            // A corrupt object of a current message: check finds it, the next sync fetches it again.
+            let victim = try #require(try maildirSnapshot(mirror + "/main/mail")[""]?.first?.split(separator: " ").first.map(String.init))
+            try flipByte(mirror + "/.jmirror/objects/sha256/\(victim.prefix(2))/\(victim)", at: 10)
+            let check = try cli.json(["check", "--read-data"])
+            #expect(check.code == 66)
+            #expect(check.value["result"]?["problems"]?.arrayValue?.contains { $0["kind"] == "object-damaged" } == true)
+            #expect(try cli.run(["sync"]).code == 0)
+            #expect(try cli.run(["check", "--read-data"]).code == 0)
+            #expect(try maildirSnapshot(mirror + "/main/mail") == (try await account.expectedMaildir()))
+        }
+    }
+}
