@@ -19,6 +19,11 @@ struct ItemViews {
     let origin: String
 
     func render() throws {
+        // A write of identities.json or vacation.json cut short leaves its temporary file at the
+        // account root (inside the view folders, `reconcile` removes them).
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] where entry.hasPrefix(AtomicFile.temporaryPrefix) {
+            unlink(root + "/" + entry)
+        }
         for view in try catalog.dirtyViews(account: account).sorted() {
             let layout = try self.layout(view)
             switch view {
