@@ -98,7 +98,7 @@ final class TarReader {
         archive_read_support_filter_all(a)
         archive_read_support_format_all(a)
         guard archive_read_open_fd(a, fd, 256 * 1024) == ARCHIVE_OK else {
-            throw ArchiveError(.damaged, "\(name): not an archive jmirror can read (\(TarWriter.message(a)))")
+            throw ArchiveError(.damaged, "\(name): damaged, truncated or not an archive (\(TarWriter.message(a)))")
         }
     }
 
