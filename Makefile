@@ -16,6 +16,7 @@ build: deps
 bench:
 	bash contrib/bench/blob-download.sh
 	bash contrib/bench/mail-sync.sh
+	bash contrib/bench/history.sh
 
 clean:
 	rm -rf .build

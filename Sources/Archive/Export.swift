@@ -24,38 +24,59 @@ public struct ArchiveExporter {
         let baseObjects = try base.map { try ArchiveReader.manifest(of: $0) }
         let baseSizes = Dictionary((baseObjects?.objects ?? []).map { ($0.sha256, $0.size) }, uniquingKeysWith: { a, _ in a })
         var manifest = Manifest(base: baseObjects?.id)
-        var files: [(path: String, data: Data)] = []
-        var needed: [String: Int64] = [:]
+        // Each snapshot's lines are spooled to a temporary file (hashed on the way), so memory does
+        // not grow with the account; the manifest, which comes first, needs their hashes.
+        var spools: [(path: String, file: String)] = []
+        defer { for s in spools { unlink(s.file) } }
+        var needed = Set<String>()
         let encoder = Manifest.encoder()
         for s in snapshots.sorted(by: { ($0.account, $0.time, $0.id) < ($1.account, $1.time, $1.id) }) {
-            let state = try AccountState.load(store.catalog, account: s.account, snapshot: s)
-            var body = Data()
-            for v in state.all.sorted(by: { ($0.type, $0.id) < ($1.type, $1.id) }) {
-                body += try encoder.encode(VersionLine(v)) + Data("\n".utf8)
-                if let sha = v.sha256 { needed[sha] = Int64(v.size) }
-                for sha in v.blobs.values where needed[sha] == nil { needed[sha] = -1 }
+            let (file, fd) = try store.objects.makeTemporaryFile()
+            spools.append(("snapshots/\(s.id).jsonl", file))
+            fchmod(fd, 0o600)
+            let hasher = SHA256Hasher()
+            var objects = Set<String>()
+            var buffer = Data()
+            func flush() throws {
+                guard AtomicFile.writeAll(fd, buffer) else {
+                    throw ArchiveError(.io, "\(file): \(String(cString: strerror(errno)))")
+                }
+                hasher.update(buffer)
+                buffer.removeAll(keepingCapacity: true)
             }
-            let file = "snapshots/\(s.id).jsonl"
-            files.append((file, body))
+            do {
+                try store.catalog.eachVersion(account: s.account, generation: s.generation) { v in
+                    buffer += try encoder.encode(VersionLine(v))
+                    buffer.append(UInt8(ascii: "\n"))
+                    if let sha = v.sha256 { objects.insert(sha) }
+                    objects.formUnion(v.blobs.values)
+                    if buffer.count >= 1 << 20 { try flush() }
+                }
+                try flush()
+                close(fd)
+            } catch {
+                close(fd)
+                throw error
+            }
+            needed.formUnion(objects)
             manifest.snapshots.append(.init(id: s.id, account: s.account, time: s.time.timeIntervalSince1970, tags: s.tags,
-                                            counts: s.counts, bytesNew: s.bytesNew, file: file,
-                                            sha256: SHA256Hasher.hex(of: body), objects: state.objects.count))
+                                            counts: s.counts, bytesNew: s.bytesNew, file: "snapshots/\(s.id).jsonl",
+                                            sha256: hasher.finalizeHex(), objects: objects.count))
         }
         var result = Result(archive: "", base: manifest.base, snapshots: manifest.snapshots.map(\.id))
-        for sha in needed.keys.sorted() {
-            var st = stat()
-            let inArchive = baseSizes[sha] == nil
-            if inArchive {
-                guard stat(store.objects.path(sha), &st) == 0 else {
-                    throw ArchiveError(.damaged, "object \(sha) that the snapshots need is not in the store; run `jmirror check`")
-                }
-                result.objects += 1
-                result.bytes += Int64(st.st_size)
-            } else {
+        for sha in needed.sorted() {
+            if let size = baseSizes[sha] {
                 result.objectsInBase += 1
+                manifest.objects.append(.init(sha256: sha, size: size, inBase: true))
+                continue
             }
-            let size = inArchive ? Int64(st.st_size) : baseSizes[sha] ?? 0
-            manifest.objects.append(.init(sha256: sha, size: size, inBase: !inArchive))
+            var st = stat()
+            guard stat(store.objects.path(sha), &st) == 0 else {
+                throw ArchiveError(.damaged, "object \(sha) that the snapshots need is not in the store; run `jmirror check`")
+            }
+            result.objects += 1
+            result.bytes += Int64(st.st_size)
+            manifest.objects.append(.init(sha256: sha, size: Int64(st.st_size), inBase: false))
         }
         manifest = try manifest.sealed()
         result.archive = manifest.id
@@ -64,10 +85,12 @@ public struct ArchiveExporter {
         do {
             let writer = try TarWriter(fd: fd)
             try writer.add("manifest.json", data: try encoder.encode(manifest))
-            for f in files { try writer.add(f.path, data: f.data) }
+            // Objects before the snapshot files: an importer makes the objects durable before it
+            // reads what names them.
             for o in manifest.objects where !o.inBase {
                 try writer.add("objects/sha256/\(o.sha256.prefix(2))/\(o.sha256)", file: store.objects.path(o.sha256))
             }
+            for s in spools { try writer.add(s.path, file: s.file) }
             try writer.close()
             if let temporary {
                 guard fsync(fd) == 0 else { throw ArchiveError(.io, "\(output): \(String(cString: strerror(errno)))") }

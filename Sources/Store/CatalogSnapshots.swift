@@ -81,6 +81,23 @@ extension Catalog {
         }
     }
 
+    /// Every object of `account` at `generation`, one at a time in (type, id) order, without
+    /// holding the whole state in memory (archive export).
+    public func eachVersion(account: String, generation: Int64, _ body: (VersionRow) throws -> Void) throws {
+        try pool.read { db in
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT type, id, json, sha256, size, keywords, mailbox_ids, received_at, blobs FROM version
+                WHERE account = ? AND gen_from <= ? AND (gen_to IS NULL OR gen_to > ?) ORDER BY type, id
+                """, arguments: [account, generation, generation])
+            while let r = try rows.next() {
+                let received: Double? = r[7]
+                try body(VersionRow(type: r[0], id: r[1], json: r[2], sha256: r[3], size: r[4], keywords: Catalog.decodeSet(r[5]),
+                                    mailboxIds: Catalog.decodeSet(r[6]), receivedAt: received.map(Date.init(timeIntervalSince1970:)),
+                                    blobs: Catalog.decodeMap(r[8])))
+            }
+        }
+    }
+
     /// Adds tags to a snapshot.
     public func tagSnapshot(id: String, tags: [String]) throws {
         try pool.write { db in

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# History and archives at N messages (default 10,000), side by side with the plain tools on the
+# same files, same run, warm page cache:
+#   - `jmirror snapshot` after no change, and a sync after 100 flag changes (which records one):
+#     wall time and catalog growth;
+#   - `jmirror archive export` vs `tar --zstd -cf` of the same object files; `archive import` into
+#     an empty mirror vs `tar --zstd -xf`; peak RSS of each;
+#   - `jmirror prune` and `jmirror check --read-data` vs `sha256sum` of the same files.
+# Usage: contrib/bench/history.sh [N]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+n=${1:-10000}
+. contrib/bench/lib.sh
+base=${JMIRROR_BENCH_BASE:-/tmp/jmirror-bench-history}
+bench_setup "$base" none
+trap 'bash contrib/test-server/stop.sh "$base/server" >/dev/null' EXIT
+umask 077
+
+run() {
+  local start end
+  start=$(date +%s.%N)
+  /usr/bin/time -v -o "$base/time.txt" "$@" >"$base/out.txt" 2>&1 || { cat "$base/out.txt" >&2; return 1; }
+  end=$(date +%s.%N)
+  printf '%.3f %s\n' "$(echo "$end - $start" | bc -l)" "$(awk '/Maximum resident set size/ {printf "%.1f", $NF/1024}' "$base/time.txt")"
+}
+# Catalog size in bytes after folding the WAL in, and the number of version rows.
+catalog() {
+  python3 - "$1" <<'PY'
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1]); c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+size = c.execute("PRAGMA page_count").fetchone()[0] * c.execute("PRAGMA page_size").fetchone()[0]
+print(size, c.execute("SELECT count(*) FROM version").fetchone()[0])
+PY
+}
+flip100() {
+  python3 - "$JMIRROR_TEST_IMAP_PORT" "$1" "$JMIRROR_TEST_PASSWORD_PREFIX$1" <<'PY'
+import imaplib, random, socket, sys
+c = imaplib.IMAP4("127.0.0.1", int(sys.argv[1])); c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+c.login(sys.argv[2], sys.argv[3]); c.select("INBOX")
+uids = c.uid("SEARCH", None, "ALL")[1][0].split()
+for u in random.Random().sample(uids, min(100, len(uids))):
+    c.uid("STORE", u, "+FLAGS", "(\\Flagged)")
+c.logout()
+PY
+}
+row() { printf '%-44s %10s %10s %s\n' "$@"; }
+
+user="hist$n"
+bash contrib/test-server/add-user.sh "$base/server" "$user" >/dev/null
+python3 contrib/test-server/seed.py --env "$base/server/server.env" --user "$user" --count "$n" --big-share 0.005 \
+  --folders "INBOX,Projects,Projects/2024,Lists" > "$base/seed.txt"
+work="$base/work"; mkdir -p "$work"
+printf '%s' "$JMIRROR_TEST_PASSWORD_PREFIX$user" > "$work/pw"
+for m in a b; do
+  cat > "$work/$m.toml" <<TOML
+[mirror]
+path = "$work/mirror-$m"
+[account.$( [ $m = a ] && echo bench || echo other )]
+url = "$JMIRROR_TEST_HTTP/jmap"
+username = "$user"
+password_file = "$work/pw"
+allow_insecure_http = true
+TOML
+done
+J=("$bin" --config "$work/a.toml")
+cat "$base/seed.txt"
+row "operation ($n messages)" seconds "RSS MB" "notes"
+read -r t r < <(run "${J[@]}" sync); row "jmirror sync (first)" "$t" "$r" "records the first snapshot"
+db="$work/mirror-a/.jmirror/catalog.sqlite"
+read -r s0 v0 < <(catalog "$db")
+read -r t r < <(run "${J[@]}" sync); row "jmirror sync (no change)" "$t" "$r" "records none"
+read -r s1 v1 < <(catalog "$db")
+row "  catalog growth" "$((s1 - s0)) B" "" "$((v1 - v0)) version rows"
+read -r t r < <(run "${J[@]}" snapshot); row "jmirror snapshot (no change, forced)" "$t" "$r" ""
+read -r s2 v2 < <(catalog "$db")
+row "  catalog growth" "$((s2 - s1)) B" "" "$((v2 - v1)) version rows"
+flip100 "$user"
+read -r t r < <(run "${J[@]}" sync); row "jmirror sync after 100 flag changes" "$t" "$r" "records a snapshot"
+read -r s3 v3 < <(catalog "$db")
+row "  catalog growth" "$((s3 - s2)) B" "" "$((v3 - v2)) version rows; catalog $((s3 / 1000000)) MB in all"
+read -r t r < <(run "${J[@]}" snapshot); row "jmirror snapshot right after (forced)" "$t" "$r" ""
+
+objects="$work/mirror-a/.jmirror/objects"
+bytes=$(du -sb "$objects" | awk '{print $1}')
+echo "object files: $(find "$objects" -type f | wc -l), $((bytes / 1000000)) MB"
+read -r t r < <(run "${J[@]}" archive export bench@latest -o "$work/export.tar.zst")
+row "jmirror archive export" "$t" "$r" "$(($(stat -c %s "$work/export.tar.zst") / 1000000)) MB archive"
+read -r t r < <(run tar --zstd -cf "$work/plain.tar.zst" -C "$objects" .)
+row "tar --zstd -cf (same object files)" "$t" "$r" "$(($(stat -c %s "$work/plain.tar.zst") / 1000000)) MB archive"
+read -r t r < <(run "$bin" archive verify "$work/export.tar.zst"); row "jmirror archive verify" "$t" "$r" ""
+read -r t r < <(run "$bin" --config "$work/b.toml" archive import "$work/export.tar.zst")
+row "jmirror archive import (empty mirror)" "$t" "$r" ""
+mkdir -p "$work/untar"
+read -r t r < <(run tar --zstd -xf "$work/plain.tar.zst" -C "$work/untar"); row "tar --zstd -xf" "$t" "$r" ""
+read -r t r < <(run "${J[@]}" prune); row "jmirror prune (nothing to free)" "$t" "$r" ""
+read -r t r < <(run "${J[@]}" check --read-data); row "jmirror check --read-data" "$t" "$r" ""
+read -r t r < <(run sh -c "find '$objects' -type f -print0 | xargs -0 sha256sum > /dev/null"); row "sha256sum of the same files" "$t" "$r" ""
