@@ -26,7 +26,7 @@ let package = Package(
         .target(name: "Formats", dependencies: ["JMAP", "Digest"]),
         .target(name: "Sync", dependencies: ["JMAP", "Store", "Formats", .product(name: "Logging", package: "swift-log")]),
         .target(name: "History", dependencies: ["Store", "Formats", "JMAP", "Digest"]),
-        .target(name: "Archive", dependencies: ["CArchive", "Store", "History", "Digest"]),
+        .target(name: "Archive", dependencies: ["CArchive", "Store", "History", "Formats", "JMAP", "Digest"]),
         .target(name: "Mirror", dependencies: [
             "JMAP", "Store", "Formats", "Sync", "History", "Archive",
             .product(name: "TOMLKit", package: "TOMLKit"),
@@ -37,7 +37,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "TestSupport", dependencies: ["JMAP", "Transport", "Formats", "Digest"], path: "Tests/TestSupport",
-                exclude: ["fault_proxy.py", "pim_check.py"]),
+                exclude: ["fault_proxy.py", "pim_check.py", "pdpa_check.py"]),
         .testTarget(name: "UnitTests", dependencies: ["JMAP", "Transport", "Mirror", "Sync", "History", "Archive", "Store", "Formats", "Digest", "TestSupport"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "IntegrationTests", dependencies: ["JMAP", "Transport", "Mirror", "Sync", "History", "Archive", "Store", "Digest", "Formats", "TestSupport",

@@ -16,9 +16,10 @@ missing() {
   done
 }
 
-# The parsers khard and khal use, to check every .vcf and .ics the tests produce (from PyPI, pinned).
-if ! python3 -c 'import vobject, icalendar' 2>/dev/null; then
-  python3 -m pip install --quiet --disable-pip-version-check vobject==0.9.9 icalendar==7.3.0
+# The parsers khard and khal use, to check every .vcf and .ics the tests produce, and the JSON
+# Schema validator for PDPA archives (from PyPI, pinned).
+if ! python3 -c 'import vobject, icalendar, jsonschema, referencing' 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check vobject==0.9.9 icalendar==7.3.0 jsonschema==4.26.0
 fi
 
 need_build=$(missing "${build_pkgs[@]}" "${other_pkgs[@]}")

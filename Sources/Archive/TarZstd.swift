@@ -46,13 +46,13 @@ final class TarWriter {
         archive_error_string(a).map { String(cString: $0) } ?? "unknown libarchive error"
     }
 
-    private func header(_ path: String, size: Int64) throws {
+    private func header(_ path: String, size: Int64, mtime: Int = 0) throws {
         archive_entry_clear(entry)
         archive_entry_set_pathname(entry, path)
         archive_entry_set_size(entry, size)
         archive_entry_set_filetype(entry, jm_ae_ifreg)
         archive_entry_set_perm(entry, 0o644)
-        archive_entry_set_mtime(entry, 0, 0)
+        archive_entry_set_mtime(entry, mtime, 0)
         guard archive_write_header(a, entry) == ARCHIVE_OK else { throw ArchiveError(.io, "\(path): " + TarWriter.message(a)) }
     }
 
@@ -69,13 +69,13 @@ final class TarWriter {
     }
 
     /// Streams a file in 256 KiB pieces (memory stays flat whatever its size).
-    func add(_ path: String, file: String) throws {
+    func add(_ path: String, file: String, mtime: Int = 0) throws {
         let fd = open(file, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw ArchiveError(.io, "\(file): \(String(cString: strerror(errno)))") }
         defer { Glibc.close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw ArchiveError(.io, "\(file): \(String(cString: strerror(errno)))") }
-        try header(path, size: Int64(st.st_size))
+        try header(path, size: Int64(st.st_size), mtime: mtime)
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
         defer { buffer.deallocate() }
         var left = Int64(st.st_size)

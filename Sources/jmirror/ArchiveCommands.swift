@@ -19,9 +19,12 @@ struct ArchiveCommand: AsyncParsableCommand {
         @Argument(help: "Snapshots (ID, ACCOUNT@ID, ACCOUNT@latest).") var snapshots: [String]
         @Option(name: .short, help: "The archive file, or - for standard output.") var output: String
         @Option(help: "An earlier archive: only blobs it does not hold are written (incremental).") var base: String?
+        @Option(help: "jmirror (default: deduplicated, exact server JSON, importable) or pdpa (the IETF PDPA draft's layout, one snapshot).")
+        var format = "jmirror"
         @Flag(help: "Print one JSON object (on stderr with -o -).") var json = false
 
         struct Out: Encodable { var result: ArchiveExporter.Result; var exitCode: Int32 = 0 }
+        struct PDPAOut: Encodable { var format = "pdpa"; var result: PDPAExporter.Result; var exitCode: Int32 = 0 }
 
         func run() async throws {
             _ = global.start()
@@ -29,6 +32,17 @@ struct ArchiveCommand: AsyncParsableCommand {
             do {
                 guard !snapshots.isEmpty else { throw HistoryError("name at least one snapshot to export") }
                 let rows = try snapshots.map { try o.resolve($0) }
+                if format == "pdpa" {
+                    guard rows.count == 1, base == nil else {
+                        throw HistoryError("--format pdpa writes one snapshot, without --base")
+                    }
+                    let r = try PDPAExporter(store: o.store).export(rows[0], to: output)
+                    let line = "PDPA archive of \(rows[0].account)@\(rows[0].shortId): \(r.messages) messages in \(r.folders) folders, "
+                        + "\(r.contacts) contacts, \(r.events) events, \(r.scripts) scripts" + (output == "-" ? "" : " -> \(output)")
+                    if json { Console.jsonLine(PDPAOut(result: r)) } else if output == "-" { Console.error(line) } else { Console.out(line) }
+                    return
+                }
+                guard format == "jmirror" else { throw HistoryError("--format: jmirror or pdpa, not \(format)") }
                 let r = try ArchiveExporter(store: o.store).export(rows, to: output, base: base)
                 let line = "archive \(r.archive.prefix(8)): \(r.snapshots.count) snapshots, \(r.objects) objects "
                     + "(\(ByteCountFormatter.string(fromByteCount: r.bytes, countStyle: .file)) before compression)"

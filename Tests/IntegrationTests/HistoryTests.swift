@@ -214,6 +214,34 @@ extension Integration {
             #expect(out.code == 0, "\(out.err)")
             #expect(try maildirSnapshot(dir3 + "/r/restored/mail") == expectedA)
 
+            // PDPA: the first snapshot in the draft's layout, valid against its schemas, every
+            // message of every folder there with its keywords; deterministic too.
+            out = try cli.run(["archive", "export", snapA, "--format", "pdpa", "-o", dir + "/a.pdpa.tar.zst"])
+            #expect(out.code == 0, "\(out.err)")
+            out = try cli.run(["archive", "export", snapA, "--format", "pdpa", "-o", dir + "/a2.pdpa.tar.zst"])
+            #expect(FileManager.default.contents(atPath: dir + "/a.pdpa.tar.zst") == FileManager.default.contents(atPath: dir + "/a2.pdpa.tar.zst"))
+            let pdpaDir = dir + "/pdpa"
+            try FileManager.default.createDirectory(atPath: pdpaDir, withIntermediateDirectories: true)
+            let pdpaListing = try ServerAccount.run(["/usr/bin/tar", "--zstd", "-tf", dir + "/a.pdpa.tar.zst"])
+            #expect(pdpaListing.hasPrefix("archive.json\n") && pdpaListing.contains("mail/INBOX/folder.json"))
+            try ServerAccount.run(["/usr/bin/tar", "--zstd", "-xf", dir + "/a.pdpa.tar.zst", "-C", pdpaDir])
+            let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            var validation = "{}"
+            do {
+                validation = try ServerAccount.run(["/usr/bin/env", "python3", here.appendingPathComponent("../TestSupport/pdpa_check.py").standardized.path,
+                                                    here.appendingPathComponent("Fixtures/pdpa").path, pdpaDir])
+            } catch {
+                Issue.record("PDPA validation: \(error)")
+            }
+            let report = try JSONValue.decode(Data(validation.utf8))
+            #expect(report["errors"]?.arrayValue?.isEmpty == true, "\(report["errors"] ?? .null)")
+            #expect((report["counts"]?["contacts"]?.intValue ?? 0) >= 1 && (report["counts"]?["events"]?.intValue ?? 0) >= 1)
+            let pdpaMessages = report["messages"]?.arrayValue ?? []
+            #expect(pdpaMessages.count == expectedA.values.map(\.count).reduce(0, +))
+            #expect(Set(pdpaMessages.compactMap { $0.arrayValue?[1].stringValue })
+                == Set(expectedA.values.flatMap { $0.map { String($0.prefix(64)) } }))
+            #expect(pdpaMessages.contains { ($0.arrayValue?[2].arrayValue ?? []).contains("project-x") })
+
             // A flipped byte in an archive is caught.
             try FileManager.default.copyItem(atPath: dir + "/a.tar.zst", toPath: dir + "/bad.tar.zst")
             let size = (try FileManager.default.attributesOfItem(atPath: dir + "/bad.tar.zst")[.size] as? Int) ?? 0
