@@ -45,14 +45,14 @@ public struct ArchiveImporter {
 
     public func run(_ path: String, rename: String?) throws -> Result {
         store.objects.removeTemporaryFiles()
-        var sink = StoreSink(objects: store.objects)
+        let sink = StoreSink(objects: store.objects)
         var pending: [(SnapshotRow, [VersionRow])] = []
         var result = Result(archive: "")
         let existing = try store.catalog.snapshots()
         let known = Set(existing.map(\.id))
         let synced = Set(try store.catalog.syncedAccounts())
         var accountName: (String) -> String = { $0 }
-        let summary = try ArchiveReader.read(path, sink: &sink, onManifest: { m in
+        let (_, landed) = try ArchiveReader.read(path, sink: sink, onManifest: { m in
             result.archive = m.id
             let accounts = Set(m.snapshots.map(\.account))
             if let rename {
@@ -84,10 +84,9 @@ public struct ArchiveImporter {
             pending.append((row, rows))
         })
         try store.objects.syncFilesystem()
-        for (sha, temporary) in sink.landed { try store.objects.adopt(temporaryPath: temporary, sha256: sha) }
-        result.objectsAdded = sink.landed.count
-        result.bytesAdded = sink.bytes
-        _ = summary
+        for (sha, temporary) in landed.landed { try store.objects.adopt(temporaryPath: temporary, sha256: sha) }
+        result.objectsAdded = landed.landed.count
+        result.bytesAdded = landed.bytes
         for (row, rows) in pending.sorted(by: { ($0.0.time, $0.0.id) < ($1.0.time, $1.0.id) }) {
             if try store.catalog.importSnapshot(row, versions: rows) {
                 result.snapshotsImported.append(row.id)

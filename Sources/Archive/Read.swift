@@ -17,7 +17,7 @@ public struct ArchiveReader {
     }
 
     /// Where object data goes while it is read and hashed: nowhere (verify) or the store (import).
-    protocol Sink {
+    protocol Sink: Sendable {
         mutating func begin(_ sha256: String) throws
         mutating func write(_ chunk: UnsafeRawBufferPointer) throws
         /// Called once the object's bytes are known to match its name.
@@ -52,8 +52,8 @@ public struct ArchiveReader {
 
     /// Reads the whole archive. `onManifest` may refuse it before any object is read;
     /// `onSnapshot` gets each snapshot's objects.
-    static func read(_ path: String, sink: inout some Sink, onManifest: (Manifest) throws -> Void = { _ in },
-                     onSnapshot: (Manifest.Snapshot, [VersionRow]) throws -> Void = { _, _ in }) throws -> Summary {
+    static func read<S: Sink>(_ path: String, sink: S, onManifest: (Manifest) throws -> Void = { _ in },
+                              onSnapshot: (Manifest.Snapshot, [VersionRow]) throws -> Void = { _, _ in }) throws -> (Summary, S) {
         let (fd, name) = try open(path)
         defer { if fd != STDIN_FILENO { close(fd) } }
         let reader = try TarReader(fd: fd, name: name)
@@ -67,8 +67,10 @@ public struct ArchiveReader {
         var expected = Set(manifest.objects.filter { !$0.inBase }.map(\.sha256))
         summary.objectsInBase = manifest.objects.count - expected.count
         var seenSnapshots = Set<String>()
-        let hasher = SHA256Hasher()
+        let pipeline = ObjectPipeline(sink: sink)
+        do {
         while let entry = try reader.next() {
+            if pipeline.failed { break }
             if let snap = snapshotFiles[entry.path] {
                 let body = try reader.readAll(limit: 1 << 31)
                 guard SHA256Hasher.hex(of: body) == snap.sha256 else {
@@ -88,39 +90,30 @@ public struct ArchiveReader {
                 guard expected.remove(sha) != nil else {
                     throw ArchiveError(.damaged, "\(name): \(entry.path) is not in the manifest (or appears twice)")
                 }
-                try sink.begin(sha)
-                do {
-                    try reader.read { chunk in
-                        hasher.update(chunk)
-                        try sink.write(chunk)
-                    }
-                } catch {
-                    sink.discard()
-                    throw error
-                }
-                let actual = hasher.finalizeHex()
-                guard actual == sha else {
-                    sink.discard()
-                    throw ArchiveError(.damaged, "\(name): object \(sha) is damaged (its bytes hash to \(actual))")
-                }
-                try sink.finish(sha)
+                pipeline.begin(sha)
+                try reader.read { pipeline.write($0) }
+                pipeline.finish(sha, name: name)
                 summary.objects += 1
                 summary.bytes += entry.size
             } else {
                 throw ArchiveError(.damaged, "\(name): unexpected entry \(entry.path)")
             }
         }
+        } catch {
+            pipeline.abandon()
+            throw error
+        }
+        let landed = try pipeline.drain()
         let missingSnapshots = Set(snapshotFiles.keys).subtracting(seenSnapshots)
         guard missingSnapshots.isEmpty, expected.isEmpty else {
             throw ArchiveError(.damaged, "\(name): truncated: \(missingSnapshots.count) snapshot files and \(expected.count) objects "
                 + "that the manifest lists are missing")
         }
-        return summary
+        return (summary, landed)
     }
 
     /// `jmirror archive verify`: every byte checked; throws on the first problem.
     public static func verify(_ path: String) throws -> Summary {
-        var sink = NoSink()
-        return try read(path, sink: &sink)
+        try read(path, sink: NoSink()).0
     }
 }
