@@ -129,6 +129,8 @@ public final class MailSync: @unchecked Sendable {
         } else {
             try await fullSync()
         }
+        // Objects found missing while rendering are fetched again in this same run.
+        try await retryPendingBlobs()
         setPhase("contacts, calendars, scripts")
         try await items.finish()
         try itemViews.render()

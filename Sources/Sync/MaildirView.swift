@@ -12,7 +12,7 @@ struct MaildirView {
     let catalog: Catalog
     let objects: ObjectStore
 
-    struct Counts { var linked = 0, renamed = 0, unlinked = 0 }
+    struct Counts { var linked = 0, renamed = 0, unlinked = 0, missingObjects = 0 }
 
     func render() throws -> Counts {
         var counts = Counts()
@@ -150,6 +150,17 @@ struct MaildirView {
         for id in ids {
             let want = desired[id] ?? []
             var stale = (old[id] ?? []).subtracting(want)
+            if let e = emails[id], let sha = e.sha256, !objects.contains(sha), !recover(sha, from: old[id] ?? []) {
+                // The object vanished from the store (deleted by hand, or a damaged disk) and no
+                // Maildir file still holds its bytes: the message is marked as not fetched, so
+                // the blob is fetched again, instead of every later sync failing here.
+                try catalog.markObjectDamaged(sha, reason: "object-missing")
+                counts.missingObjects += 1
+                for path in stale.union(want) where unlink(root + "/" + path) == 0 || errno == ENOENT {
+                    removed.append((id, path))
+                }
+                continue
+            }
             if let e = emails[id], let sha = e.sha256 {
                 let object = objects.path(sha)
                 if let received = e.receivedAt { setModificationTime(object, received) }
@@ -178,6 +189,18 @@ struct MaildirView {
             }
         }
         try catalog.finishRendered(account: account, removed: removed, done: ids)
+    }
+
+    /// Puts a missing object back from a Maildir file of ours that still has its exact bytes.
+    private func recover(_ sha: String, from paths: Set<String>) -> Bool {
+        for p in paths.sorted() {
+            let full = root + "/" + p
+            guard (try? SHA256Hasher.hex(ofFileAt: full))?.sha256 == sha else { continue }
+            let shard = (objects.path(sha) as NSString).deletingLastPathComponent
+            mkdir(shard, 0o700)
+            if link(full, objects.path(sha)) == 0 || errno == EEXIST { return true }
+        }
+        return false
     }
 
     private func sameFile(_ a: String, _ b: String) -> Bool {

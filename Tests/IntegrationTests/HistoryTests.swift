@@ -266,6 +266,30 @@ extension Integration {
             #expect(try cli.run(["sync"]).code == 0)
             #expect(try cli.run(["check", "--read-data"]).code == 0)
             #expect(try maildirSnapshot(mirror + "/main/mail") == (try await account.expectedMaildir()))
+
+            // A missing object never wedges the account: put back from a Maildir file that still
+            // has its bytes, or, when nothing has them any more, fetched again from the server.
+            func inboxFiles() throws -> [String] {
+                try FileManager.default.contentsOfDirectory(atPath: mirror + "/main/mail/cur").sorted()
+            }
+            func idOf(_ file: String) -> String { String(file.dropFirst(5).prefix { $0 != ":" }) }
+            let files = try inboxFiles()
+            #expect(files.count >= 2)
+            for (i, file) in files.prefix(2).enumerated() {
+                let sha = try SHA256Hasher.hex(ofFileAt: mirror + "/main/mail/cur/" + file).sha256
+                unlink(mirror + "/.jmirror/objects/sha256/\(sha.prefix(2))/\(sha)")
+                if i == 1 {
+                    for f in tree(mirror + "/main/mail").keys where f.hasSuffix("/jmap-" + idOf(file) + ":" + (file.split(separator: ":").last ?? "")) || f.contains("jmap-\(idOf(file)):") {
+                        unlink(mirror + "/main/mail/" + f)
+                    }
+                }
+                try await account.updateEmail(idOf(file), ["keywords/$answered": true])
+                out = try cli.run(["sync"])
+                #expect(out.code == 0, "\(out.err)")
+                #expect(FileManager.default.fileExists(atPath: mirror + "/.jmirror/objects/sha256/\(sha.prefix(2))/\(sha)"))
+                #expect(try maildirSnapshot(mirror + "/main/mail") == (try await account.expectedMaildir()))
+            }
+            #expect(try cli.run(["check", "--read-data"]).code == 0)
         }
     }
 }
