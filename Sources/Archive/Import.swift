@@ -13,6 +13,8 @@ public struct ArchiveImporter {
         public var snapshotsAlreadyHere: [String] = []
         public var objectsAdded = 0
         public var bytesAdded: Int64 = 0
+        /// Entries of a PDPA archive that have no counterpart here (tasks, notes, …).
+        public var skipped = 0
     }
 
     let store: MirrorStore
@@ -30,7 +32,8 @@ public struct ArchiveImporter {
         var manifests: [(String, Manifest)] = []
         for p in paths {
             guard p != "-" else { throw ArchiveError(.usage, "standard input (-) can only be imported alone") }
-            manifests.append((p, try ArchiveReader.manifest(of: p)))
+            // A PDPA archive has no jmirror manifest and no base: it goes in the order given.
+            manifests.append((p, (try? ArchiveReader.manifest(of: p)) ?? Manifest(id: "pdpa:" + p)))
         }
         var out: [String] = []
         var done = Set<String>()
@@ -52,7 +55,18 @@ public struct ArchiveImporter {
         let known = Set(existing.map(\.id))
         let synced = Set(try store.catalog.syncedAccounts())
         var accountName: (String) -> String = { $0 }
-        let (_, landed) = try ArchiveReader.read(path, sink: sink, onManifest: { m in
+        let (fd, name) = try ArchiveReader.open(path)
+        defer { if fd != STDIN_FILENO { close(fd) } }
+        let reader = try TarReader(fd: fd, name: name)
+        let first = try reader.next()
+        if first?.path == "archive.json" {
+            return try PDPAImporter(store: store, configured: configured).run(reader, metadata: try reader.readAll(limit: 16 << 20), rename: rename)
+        }
+        guard first?.path == "manifest.json" else {
+            throw ArchiveError(.damaged, "\(name): neither a jmirror archive (manifest.json) nor a PDPA archive (archive.json)")
+        }
+        let manifest = try Manifest.decode(try reader.readAll(limit: 256 << 20), name: name)
+        let (_, landed) = try ArchiveReader.read(reader, manifest: manifest, sink: sink, onManifest: { m in
             result.archive = m.id
             let accounts = Set(m.snapshots.map(\.account))
             if let rename {

@@ -61,6 +61,13 @@ public struct ArchiveReader {
             throw ArchiveError(.damaged, "\(name): not a jmirror archive (it does not start with manifest.json)")
         }
         let manifest = try Manifest.decode(try reader.readAll(limit: 256 << 20), name: name)
+        return try read(reader, manifest: manifest, sink: sink, onManifest: onManifest, onSnapshot: onSnapshot)
+    }
+
+    /// The rest of an archive whose manifest has been read.
+    static func read<S: Sink>(_ reader: TarReader, manifest: Manifest, sink: S, onManifest: (Manifest) throws -> Void,
+                              onSnapshot: (Manifest.Snapshot, [VersionRow]) throws -> Void) throws -> (Summary, S) {
+        let name = reader.name
         try onManifest(manifest)
         var summary = Summary(archive: manifest.id, base: manifest.base, snapshots: manifest.snapshots)
         let snapshotFiles = Dictionary(manifest.snapshots.map { ($0.file, $0) }, uniquingKeysWith: { a, _ in a })

@@ -111,15 +111,15 @@ final class TarReader {
 
     deinit { archive_read_free(a) }
 
-    /// The next entry's path and size, or nil at the end.
-    func next() throws -> (path: String, size: Int64)? {
+    /// The next entry's path, size and mtime, or nil at the end.
+    func next() throws -> (path: String, size: Int64, mtime: Int)? {
         var e: OpaquePointer?
         let r = archive_read_next_header(a, &e)
         if r == ARCHIVE_EOF { return nil }
         guard r == ARCHIVE_OK || r == ARCHIVE_WARN, let e else {
             throw ArchiveError(.damaged, "\(name): damaged or truncated archive (\(TarWriter.message(a)))")
         }
-        return (archive_entry_pathname(e).map { String(cString: $0) } ?? "", archive_entry_size(e))
+        return (archive_entry_pathname(e).map { String(cString: $0) } ?? "", archive_entry_size(e), archive_entry_mtime(e))
     }
 
     /// The current entry's data, piece by piece.

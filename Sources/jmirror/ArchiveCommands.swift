@@ -85,8 +85,9 @@ struct ArchiveCommand: AsyncParsableCommand {
                     let r = try importer.run(f, rename: rename)
                     results.append(r)
                     if !json {
-                        Console.out("\(f): archive \(r.archive.prefix(8)): \(r.snapshotsImported.count) snapshots imported, "
-                            + "\(r.snapshotsAlreadyHere.count) already here, \(r.objectsAdded) objects added")
+                        Console.out("\(f): archive \(r.archive.allSatisfy(\.isHexDigit) ? String(r.archive.prefix(8)) : r.archive): "
+                            + "\(r.snapshotsImported.count) snapshots imported, \(r.snapshotsAlreadyHere.count) already here, "
+                            + "\(r.objectsAdded) objects added" + (r.skipped > 0 ? ", \(r.skipped) entries skipped" : ""))
                     }
                 }
                 if json { Console.jsonLine(Out(archives: results)) }

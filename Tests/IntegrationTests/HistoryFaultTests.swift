@@ -153,6 +153,20 @@ extension Integration {
             #expect(r.code == 64 && r.err.contains("--as"))
             try unchanged()
 
+            // check finds a file in the Maildir that the catalog does not name (exit 1, a view problem).
+            FileManager.default.createFile(atPath: dir + "/mirror/main/mail/cur/stray:2,S", contents: Data("x".utf8))
+            let stray = try cli.json(["check"])
+            #expect(stray.code == 1 && stray.value["result"]?["problems"]?.arrayValue?.contains { $0["detail"]?.stringValue?.contains("stray") == true } == true)
+            unlink(dir + "/mirror/main/mail/cur/stray:2,S")
+            #expect(try cli.json(["check", "--read-data-subset", "50%"]).code == 0)
+            #expect(try cli.run(["check", "--read-data-subset", "0"]).code == 64)
+
+            // verify and list need no mirror and no configuration.
+            let bare = try spawn([jmirrorBinary, "archive", "verify", dir + "/a.tar.zst"], stdout: dir + "/bare")
+            #expect(waitExit(bare) == 0)
+            let bareList = try spawn([jmirrorBinary, "archive", "list", "--json", dir + "/a.tar.zst"], stdout: dir + "/bare")
+            #expect(waitExit(bareList) == 0 && ((try? String(contentsOfFile: dir + "/bare", encoding: .utf8)) ?? "").contains(snaps[snaps.count - 1]))
+
             let dir2 = dir + "/fresh"
             try FileManager.default.createDirectory(atPath: dir2, withIntermediateDirectories: true)
             let fresh = CLI(dir: dir2, config: writeConfig(in: dir2, mirror: dir2 + "/mirror", account: "other", url: server.hostPort,
@@ -163,6 +177,23 @@ extension Integration {
             r = try fresh.run(["archive", "import", dir + "/inc.tar.zst", dir + "/a.tar.zst"])
             #expect(r.code == 0, "\(r.err)")
             #expect(try fresh.json(["snapshots"]).value["snapshots"]?.arrayValue?.count == 1)
+
+            // forget --dry-run changes nothing and says why each kept snapshot is kept; the
+            // config's [retention] applies when no flag is given.
+            let dry = try cli.json(["forget", "--keep-last", "3", "--dry-run"]).value
+            let decisions = dry["decisions"]?.arrayValue ?? []
+            #expect(decisions.filter { $0["keep"]?.boolValue == true }.count == 3 && dry["forgotten"]?.intValue == 15)
+            #expect(decisions.first?["reasons"]?.arrayValue?.contains("latest") == true)
+            try unchanged()
+            let withPolicy = cli.config + ".retention"
+            try (String(contentsOfFile: cli.config, encoding: .utf8) + "\n[retention]\nkeep_last = 5\n").write(toFile: withPolicy, atomically: true, encoding: .utf8)
+            chmod(withPolicy, 0o600)
+            let policy = CLI(dir: dir, config: withPolicy)
+            #expect(try policy.json(["forget"]).value["forgotten"]?.intValue == 13)
+            #expect(try policy.json(["snapshots"]).value["snapshots"]?.arrayValue?.count == 5)
+            let pruneDry = try policy.json(["prune", "--dry-run"]).value
+            #expect(pruneDry["result"]?["dryRun"]?.boolValue == true && pruneDry["result"]?["objects"]?.intValue == 0)
+            #expect(try policy.run(["check", "--read-data"]).code == 0)
         }
     }
 }

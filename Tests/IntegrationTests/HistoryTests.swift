@@ -145,6 +145,11 @@ extension Integration {
             #expect(out.code == 0, "\(out.err)")
             #expect(try maildirSnapshot(dir + "/restoreB/main/mail") == (try await account.expectedMaildir()))
             #expect(tree(dir + "/restoreB/main", skip: ["mail"]) == tree(mirror + "/main", skip: ["mail"]))
+            // --only: just those kinds.
+            out = try cli.run(["restore", snapA, "--only", "contacts,sieve", "--to", dir + "/restoreOnly"])
+            #expect(out.code == 0, "\(out.err)")
+            #expect(Set(try FileManager.default.contentsOfDirectory(atPath: dir + "/restoreOnly/main")) == ["contacts", "sieve"])
+            #expect(try cli.run(["restore", snapA, "--only", "mail,photos", "--to", dir + "/restoreBad"]).code == 64)
             // Hard links into the store on the same filesystem.
             let restoredFile = try #require(tree(dir + "/restoreA/main/mail").keys.first { $0.hasPrefix("cur/") })
             var st = stat()
@@ -241,6 +246,19 @@ extension Integration {
             #expect(Set(pdpaMessages.compactMap { $0.arrayValue?[1].stringValue })
                 == Set(expectedA.values.flatMap { $0.map { String($0.prefix(64)) } }))
             #expect(pdpaMessages.contains { ($0.arrayValue?[2].arrayValue ?? []).contains("project-x") })
+
+            // ...and imported back (here into the mirror that imported the jmirror archives, under
+            // another name): the restored Maildir equals the server's state then, folder for folder,
+            // flag for flag; the card, the event and both scripts are there.
+            out = try other.run(["archive", "import", dir + "/a.pdpa.tar.zst", "--as", "frompdpa"])
+            #expect(out.code == 0, "\(out.err)")
+            #expect(try other.json(["archive", "import", dir + "/a.pdpa.tar.zst", "--as", "frompdpa"]).value["archives"]?.arrayValue?.first?["snapshotsImported"]?.arrayValue?.isEmpty == true)
+            out = try other.run(["restore", "frompdpa@latest", "--to", dir2 + "/rP"])
+            #expect(out.code == 0, "\(out.err)")
+            #expect(try maildirSnapshot(dir2 + "/rP/frompdpa/mail") == expectedA)
+            let pdpaRestored = tree(dir2 + "/rP/frompdpa", skip: ["mail"]).keys
+            #expect(pdpaRestored.filter { $0.hasSuffix(".vcf") }.count == 1 && pdpaRestored.filter { $0.hasSuffix(".ics") }.count == 1)
+            #expect(pdpaRestored.filter { $0.hasSuffix(".sieve") }.count == 2)
 
             // A flipped byte in an archive is caught.
             try FileManager.default.copyItem(atPath: dir + "/a.tar.zst", toPath: dir + "/bad.tar.zst")

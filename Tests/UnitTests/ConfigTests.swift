@@ -72,6 +72,9 @@ struct ConfigTests {
         ("[account.a]\nurl = \"x\"\n", "mirror", "missing"),
         ("[mirror]\npath = \"/m\"\n", "account", "no accounts"),
         ("[mirror]\npath = \"/m\"\n[account.\"../x\"]\nurl = \"x\"\nusername = \"u\"\npassword_env = \"V\"\n", "account.../x", "names"),
+        ("[mirror]\npath = \"/m\"\n[retention]\nkeep_dayly = 3\n[account.a]\nurl = \"x\"\nusername = \"u\"\npassword_env = \"V\"\n", "retention.keep_dayly", "unknown key"),
+        ("[mirror]\npath = \"/m\"\n[retention]\nkeep_daily = -1\n[account.a]\nurl = \"x\"\nusername = \"u\"\npassword_env = \"V\"\n", "retention.keep_daily", "whole number"),
+        ("[mirror]\npath = \"/m\"\n[retention]\nkeep_within = \"7q\"\n[account.a]\nurl = \"x\"\nusername = \"u\"\npassword_env = \"V\"\n", "retention.keep_within", "unit"),
     ])
     func errors(toml: String, key: String, message: String) throws {
         let s = try Scratch()
@@ -82,6 +85,33 @@ struct ConfigTests {
             guard let e = error as? ConfigError else { return false }
             return e.file == file && e.key == key && e.message.contains(message) && "\(e)".contains(file)
         }
+    }
+
+    @Test("[retention] sets the policy forget applies with no flags")
+    func retention() throws {
+        let s = try Scratch()
+        let file = s.write("c.toml", """
+            [mirror]
+            path = "/m"
+            [retention]
+            keep_last = 3
+            keep_daily = 7
+            keep_weekly = 5
+            keep_monthly = 12
+            keep_yearly = 2
+            keep_hourly = 24
+            keep_within = "2d"
+            keep_tag = ["keep", "yearly"]
+            [account.a]
+            url = "x"
+            username = "u"
+            password_env = "V"
+            """)
+        let p = try ConfigLoader.load(path: file, profiles: catalog).retention
+        #expect(p.last == 3 && p.daily == 7 && p.weekly == 5 && p.monthly == 12 && p.yearly == 2 && p.hourly == 24)
+        #expect(p.within == 2 * 86400 && p.tags == ["keep", "yearly"])
+        #expect(try ConfigLoader.load(path: s.write("d.toml", "[mirror]\npath = \"/m\"\n[account.a]\nurl = \"x\"\nusername = \"u\"\npassword_env = \"V\"\n"),
+                                      profiles: catalog).retention.isEmpty)
     }
 
     @Test("a TOML syntax error says where")
