@@ -81,9 +81,7 @@ public struct ArchiveExporter {
         manifest = try manifest.sealed()
         result.archive = manifest.id
 
-        let (fd, temporary) = try ArchiveExporter.openOutput(output)
-        do {
-            let writer = try TarWriter(fd: fd)
+        try ArchiveExporter.write(to: output) { writer in
             try writer.add("manifest.json", data: try encoder.encode(manifest))
             // Objects before the snapshot files: an importer makes the objects durable before it
             // reads what names them.
@@ -91,6 +89,26 @@ public struct ArchiveExporter {
                 try writer.add("objects/sha256/\(o.sha256.prefix(2))/\(o.sha256)", file: store.objects.path(o.sha256))
             }
             for s in spools { try writer.add(s.path, file: s.file) }
+        }
+        return result
+    }
+
+    /// Writes an archive to `output`: standard output for "-"; otherwise a temporary file beside
+    /// it, made durable and renamed when complete, so a killed export never leaves a partial
+    /// archive under the name.
+    static func write(to output: String, _ body: (TarWriter) throws -> Void) throws {
+        var fd = STDOUT_FILENO
+        var temporary: String?
+        if output != "-" {
+            let dir = (output as NSString).deletingLastPathComponent
+            let t = (dir.isEmpty ? "." : dir) + "/.jmirror-export-\(getpid())-" + (output as NSString).lastPathComponent
+            fd = open(t, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw ArchiveError(.io, "\(output): cannot write: \(String(cString: strerror(errno)))") }
+            temporary = t
+        }
+        do {
+            let writer = try TarWriter(fd: fd)
+            try body(writer)
             try writer.close()
             if let temporary {
                 guard fsync(fd) == 0 else { throw ArchiveError(.io, "\(output): \(String(cString: strerror(errno)))") }
@@ -105,17 +123,5 @@ public struct ArchiveExporter {
             }
             throw error
         }
-        return result
-    }
-
-    /// Standard output for "-"; otherwise a temporary file beside `path` (renamed when complete,
-    /// so a killed export never leaves a partial archive under the name).
-    static func openOutput(_ path: String) throws -> (Int32, String?) {
-        if path == "-" { return (STDOUT_FILENO, nil) }
-        let dir = (path as NSString).deletingLastPathComponent
-        let temporary = (dir.isEmpty ? "." : dir) + "/.jmirror-export-\(getpid())-" + (path as NSString).lastPathComponent
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw ArchiveError(.io, "\(path): cannot write: \(String(cString: strerror(errno)))") }
-        return (fd, temporary)
     }
 }

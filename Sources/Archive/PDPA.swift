@@ -131,9 +131,7 @@ public struct PDPAExporter {
             "datasource": ["account": .string(snapshot.account), "service": "JMAP"],
         ]))
 
-        let (fd, temporary) = try ArchiveExporter.openOutput(output)
-        do {
-            let writer = try TarWriter(fd: fd)
+        try ArchiveExporter.write(to: output) { writer in
             // archive.json first, then everything in path order: deterministic.
             for (path, source) in entries.sorted(by: { ($0.key == "archive.json" ? 0 : 1, $0.key) < ($1.key == "archive.json" ? 0 : 1, $1.key) }) {
                 switch source {
@@ -141,18 +139,6 @@ public struct PDPAExporter {
                 case let .file(f, mtime): try writer.add(path, file: f, mtime: mtime)
                 }
             }
-            try writer.close()
-            if let temporary {
-                guard fsync(fd) == 0 else { throw ArchiveError(.io, "\(output): \(String(cString: strerror(errno)))") }
-                close(fd)
-                guard rename(temporary, output) == 0 else { throw ArchiveError(.io, "\(output): \(String(cString: strerror(errno)))") }
-            }
-        } catch {
-            if let temporary {
-                close(fd)
-                unlink(temporary)
-            }
-            throw error
         }
         return result
     }

@@ -16,13 +16,6 @@ bench_setup "$base" none
 trap 'bash contrib/test-server/stop.sh "$base/server" >/dev/null' EXIT
 umask 077
 
-run() {
-  local start end
-  start=$(date +%s.%N)
-  /usr/bin/time -v -o "$base/time.txt" "$@" >"$base/out.txt" 2>&1 || { cat "$base/out.txt" >&2; return 1; }
-  end=$(date +%s.%N)
-  printf '%.3f %s\n' "$(echo "$end - $start" | bc -l)" "$(awk '/Maximum resident set size/ {printf "%.1f", $NF/1024}' "$base/time.txt")"
-}
 # Catalog size in bytes after folding the WAL in, and the number of version rows.
 catalog() {
   python3 - "$1" <<'PY'
@@ -30,17 +23,6 @@ import sqlite3, sys
 c = sqlite3.connect(sys.argv[1]); c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 size = c.execute("PRAGMA page_count").fetchone()[0] * c.execute("PRAGMA page_size").fetchone()[0]
 print(size, c.execute("SELECT count(*) FROM version").fetchone()[0])
-PY
-}
-flip100() {
-  python3 - "$JMIRROR_TEST_IMAP_PORT" "$1" "$JMIRROR_TEST_PASSWORD_PREFIX$1" <<'PY'
-import imaplib, random, socket, sys
-c = imaplib.IMAP4("127.0.0.1", int(sys.argv[1])); c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-c.login(sys.argv[2], sys.argv[3]); c.select("INBOX")
-uids = c.uid("SEARCH", None, "ALL")[1][0].split()
-for u in random.Random().sample(uids, min(100, len(uids))):
-    c.uid("STORE", u, "+FLAGS", "(\\Flagged)")
-c.logout()
 PY
 }
 row() { printf '%-44s %10s %10s %s\n' "$@"; }
