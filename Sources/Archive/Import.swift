@@ -57,6 +57,8 @@ public struct ArchiveImporter {
         var accountName: (String) -> String = { $0 }
         let (fd, name) = try ArchiveReader.open(path)
         defer { if fd != STDIN_FILENO { close(fd) } }
+        let adopting = Adoption()
+        defer { try? adopting.wait() }
         let reader = try TarReader(fd: fd, name: name)
         let first = try reader.next()
         if first?.path == "archive.json" {
@@ -92,13 +94,15 @@ public struct ArchiveImporter {
                 throw ArchiveError(.usage, "this archive is incremental on base \(m.base ?? "?"), and \(missing.count) objects of "
                     + "that base are not in this mirror: import the base archive first, or give it in the same command")
             }
+        }, onObjects: { landed in
+            // Durable and in place while the snapshot files are read (they come last).
+            adopting.start(store: store, landed: landed)
         }, onSnapshot: { s, rows in
             let row = SnapshotRow(id: s.id, account: accountName(s.account), generation: 0, time: Date(timeIntervalSince1970: s.time),
                                   tags: s.tags, counts: s.counts, bytesNew: s.bytesNew)
             pending.append((row, rows))
         })
-        try store.objects.syncFilesystem()
-        for (sha, temporary) in landed.landed { try store.objects.adopt(temporaryPath: temporary, sha256: sha) }
+        try adopting.wait()
         result.objectsAdded = landed.landed.count
         result.bytesAdded = landed.bytes
         for (row, rows) in pending.sorted(by: { ($0.0.time, $0.0.id) < ($1.0.time, $1.0.id) }) {
@@ -109,6 +113,29 @@ public struct ArchiveImporter {
             }
         }
         return result
+    }
+}
+
+/// `syncfs`, then every landed object renamed into place, on another thread.
+final class Adoption: @unchecked Sendable {
+    private let group = DispatchGroup()
+    private let lock = NSLock()
+    private var failure: Error?
+
+    func start(store: MirrorStore, landed: StoreSink) {
+        DispatchQueue.global().async(group: group) {
+            do {
+                try store.objects.syncFilesystem()
+                for (sha, temporary) in landed.landed { try store.objects.adopt(temporaryPath: temporary, sha256: sha) }
+            } catch {
+                self.lock.withLock { self.failure = error }
+            }
+        }
+    }
+
+    func wait() throws {
+        group.wait()
+        if let failure = lock.withLock({ failure }) { throw failure }
     }
 }
 

@@ -61,11 +61,14 @@ public struct ArchiveReader {
             throw ArchiveError(.damaged, "\(name): not a jmirror archive (it does not start with manifest.json)")
         }
         let manifest = try Manifest.decode(try reader.readAll(limit: 256 << 20), name: name)
-        return try read(reader, manifest: manifest, sink: sink, onManifest: onManifest, onSnapshot: onSnapshot)
+        return try read(reader, manifest: manifest, sink: sink, onManifest: onManifest, onObjects: { _ in }, onSnapshot: onSnapshot)
     }
 
     /// The rest of an archive whose manifest has been read.
+    /// `onObjects` gets the sink once every object is read and checked (before the snapshot files,
+    /// which come last), so that an importer can make them durable while the rest is read.
     static func read<S: Sink>(_ reader: TarReader, manifest: Manifest, sink: S, onManifest: (Manifest) throws -> Void,
+                              onObjects: (S) throws -> Void,
                               onSnapshot: (Manifest.Snapshot, [VersionRow]) throws -> Void) throws -> (Summary, S) {
         let name = reader.name
         try onManifest(manifest)
@@ -75,25 +78,35 @@ public struct ArchiveReader {
         summary.objectsInBase = manifest.objects.count - expected.count
         var seenSnapshots = Set<String>()
         let pipeline = ObjectPipeline(sink: sink)
+        var objectsDone: S?
+        func finishObjects() throws -> S {
+            if let done = objectsDone { return done }
+            let done = try pipeline.drain()
+            objectsDone = done
+            try onObjects(done)
+            return done
+        }
         do {
         while let entry = try reader.next() {
             if pipeline.failed { break }
             if let snap = snapshotFiles[entry.path] {
+                _ = try finishObjects()
                 let body = try reader.readAll(limit: 1 << 31)
                 guard SHA256Hasher.hex(of: body) == snap.sha256 else {
                     throw ArchiveError(.damaged, "\(name): \(entry.path) is damaged (its SHA-256 differs from the manifest's)")
                 }
                 var rows: [VersionRow] = []
                 for line in body.split(separator: UInt8(ascii: "\n")) {
-                    guard let v = try? JSONDecoder().decode(VersionLine.self, from: Data(line)) else {
+                    guard let v = VersionLine.row(Data(line)) else {
                         throw ArchiveError(.damaged, "\(name): \(entry.path) has a line jmirror cannot read")
                     }
-                    rows.append(v.row)
+                    rows.append(v)
                 }
                 seenSnapshots.insert(snap.file)
                 try onSnapshot(snap, rows)
             } else if entry.path.hasPrefix("objects/sha256/") {
                 let sha = String(entry.path.split(separator: "/").last ?? "")
+                guard objectsDone == nil else { throw ArchiveError(.damaged, "\(name): an object after the snapshot files") }
                 guard expected.remove(sha) != nil else {
                     throw ArchiveError(.damaged, "\(name): \(entry.path) is not in the manifest (or appears twice)")
                 }
@@ -110,7 +123,7 @@ public struct ArchiveReader {
             pipeline.abandon()
             throw error
         }
-        let landed = try pipeline.drain()
+        let landed = try finishObjects()
         let missingSnapshots = Set(snapshotFiles.keys).subtracting(seenSnapshots)
         guard missingSnapshots.isEmpty, expected.isEmpty else {
             throw ArchiveError(.damaged, "\(name): truncated: \(missingSnapshots.count) snapshot files and \(expected.count) objects "

@@ -412,7 +412,7 @@ public final class Catalog: Sendable {
     }
 
     static func encodeSet(_ s: Set<String>) -> String {
-        (try? String(decoding: JSONEncoder().encode(s.sorted()), as: UTF8.self)) ?? "[]"
+        JSONText.array(s.sorted())
     }
 
     static func decodeSet(_ s: String) -> Set<String> {

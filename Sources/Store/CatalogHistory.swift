@@ -135,14 +135,16 @@ extension Catalog {
         } else if value == nil {
             return
         }
-        if let v = value {
-            try db.cachedStatement(sql: """
-                INSERT INTO version(account, type, id, gen_from, sha256, size, keywords, mailbox_ids, received_at, blobs, json)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """).execute(arguments: [account, type, id, gen, v.sha256, v.size, encodeSet(v.keywords), encodeSet(v.mailboxIds),
-                                         v.receivedAt?.timeIntervalSince1970, encodeMap(v.blobs), v.json])
-        }
+        if let v = value { try insertVersion(db, account: account, gen: gen, v) }
         try db.cachedStatement(sql: "UPDATE history SET changed = 1 WHERE account = ?").execute(arguments: [account])
+    }
+
+    static func insertVersion(_ db: Database, account: String, gen: Int64, _ v: VersionRow) throws {
+        try db.cachedStatement(sql: """
+            INSERT INTO version(account, type, id, gen_from, sha256, size, keywords, mailbox_ids, received_at, blobs, json)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [account, v.type, v.id, gen, v.sha256, v.size, encodeSet(v.keywords), encodeSet(v.mailboxIds),
+                                     v.receivedAt?.timeIntervalSince1970, encodeMap(v.blobs), v.json])
     }
 
     static func version(of e: EmailRow) -> VersionRow {
@@ -176,9 +178,7 @@ extension Catalog {
     }
 
     static func encodeMap(_ m: [String: String]) -> String {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys]
-        return (try? String(decoding: e.encode(m), as: UTF8.self)) ?? "{}"
+        JSONText.object(m)
     }
 
     static func decodeMap(_ s: String) -> [String: String] {

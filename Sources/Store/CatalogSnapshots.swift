@@ -218,11 +218,17 @@ extension Catalog {
             let a = s.account
             let gen = try Catalog.workingGeneration(db, a)
             let incoming = Set(versions.map { "\($0.type)\u{0}\($0.id)" })
-            for r in try Row.fetchAll(db, sql: "SELECT type, id FROM version WHERE account = ? AND gen_to IS NULL", arguments: [a]) {
+            let open = try Row.fetchAll(db, sql: "SELECT type, id FROM version WHERE account = ? AND gen_to IS NULL", arguments: [a])
+            for r in open {
                 let (type, id): (String, String) = (r[0], r[1])
                 if !incoming.contains("\(type)\u{0}\(id)") { try Catalog.setVersion(db, account: a, type: type, id: id, gen: gen, nil) }
             }
-            for v in versions { try Catalog.setVersion(db, account: a, type: v.type, id: v.id, gen: gen, v) }
+            if open.isEmpty {
+                // A new account: nothing to compare with.
+                for v in versions { try Catalog.insertVersion(db, account: a, gen: gen, v) }
+            } else {
+                for v in versions { try Catalog.setVersion(db, account: a, type: v.type, id: v.id, gen: gen, v) }
+            }
             var row = s
             row.generation = gen
             try Catalog.insert(db, row)

@@ -1,0 +1,21 @@
+import Foundation
+@testable import Store
+import Testing
+
+@Suite("Catalog JSON texts")
+struct JSONTextTests {
+    static let tricky = ["$seen", "a/b", "quote\"d", "back\\slash", "tab\there", "nl\nx", "ctl\u{01}\u{1f}", "bs\u{08}ff\u{0C}",
+                         "Über", "日本語", "emoji 🎉", "", "cr\r"]
+
+    @Test("sets and maps are written exactly as JSONEncoder writes them (sorted keys)")
+    func sameAsJSONEncoder() throws {
+        let set = Set(JSONTextTests.tricky)
+        #expect(Catalog.encodeSet(set) == String(decoding: try JSONEncoder().encode(set.sorted()), as: UTF8.self))
+        let map = Dictionary(uniqueKeysWithValues: JSONTextTests.tricky.enumerated().map { ($1, JSONTextTests.tricky[($0 + 1) % JSONTextTests.tricky.count]) })
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        #expect(Catalog.encodeMap(map) == String(decoding: try e.encode(map), as: UTF8.self))
+        #expect(Catalog.decodeSet(Catalog.encodeSet(set)) == set && Catalog.decodeMap(Catalog.encodeMap(map)) == map)
+        #expect(Catalog.encodeSet([]) == "[]" && Catalog.encodeMap([:]) == "{}")
+    }
+}
