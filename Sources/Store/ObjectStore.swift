@@ -46,7 +46,7 @@ public struct ObjectStore: Sendable {
     /// Moves a temporary file (already durable, or made so by a later `syncFilesystem`) to its
     /// place. A blob already stored wins; the temporary copy is dropped.
     public func adopt(temporaryPath: String, sha256: String) throws {
-        guard sha256.count == 64, sha256.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
+        guard sha256.utf8.count == 64, sha256.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
             throw StoreError(path: temporaryPath, message: "not a SHA-256: \(sha256)")
         }
         let target = path(sha256)
