@@ -2,6 +2,7 @@ import ArgumentParser
 import Archive
 import Foundation
 import History
+import JMAP
 import Mirror
 import Store
 
@@ -45,7 +46,7 @@ struct ArchiveCommand: AsyncParsableCommand {
                 guard format == "jmirror" else { throw HistoryError("--format: jmirror or pdpa, not \(format)") }
                 let r = try ArchiveExporter(store: o.store).export(rows, to: output, base: base)
                 let line = "archive \(r.archive.prefix(8)): \(r.snapshots.count) snapshots, \(r.objects) objects "
-                    + "(\(ByteCountFormatter.string(fromByteCount: r.bytes, countStyle: .file)) before compression)"
+                    + "(\(Console.bytes(r.bytes)) before compression)"
                     + (r.base.map { ", \(r.objectsInBase) more in base \($0.prefix(8))" } ?? "")
                 if output == "-" {
                     if json { Console.error(String(decoding: try JSONEncoder().encode(Out(result: r)), as: UTF8.self)) } else { Console.error(line) }
@@ -109,9 +110,11 @@ struct ArchiveCommand: AsyncParsableCommand {
         func run() async throws {
             do {
                 let s = try ArchiveReader.verify(file)
-                if json { Console.jsonLine(Out(summary: s)) } else {
+                if json { Console.jsonLine(Out(summary: s)) } else if s.archive == "pdpa" {
+                    Console.out("PDPA archive is complete and readable: \(s.objects) entries (\(Console.bytes(s.bytes))); PDPA carries no checksums")
+                } else {
                     Console.out("archive \(s.archive.prefix(8)) is intact: \(s.snapshots.count) snapshots, \(s.objects) objects re-hashed "
-                        + "(\(ByteCountFormatter.string(fromByteCount: s.bytes, countStyle: .file)))"
+                        + "(\(Console.bytes(s.bytes)))"
                         + (s.base.map { "; incremental on base \($0.prefix(8)), which holds \(s.objectsInBase) more objects" } ?? ""))
                 }
             } catch {
@@ -127,9 +130,19 @@ struct ArchiveCommand: AsyncParsableCommand {
         @Flag(help: "Print one JSON object.") var json = false
 
         struct Out: Encodable { var archive: String; var base: String?; var snapshots: [Manifest.Snapshot]; var objects: Int; var exitCode: Int32 = 0 }
+        struct PDPAOut: Encodable { var format = "pdpa"; var archive: JSONValue; var exitCode: Int32 = 0 }
 
         func run() async throws {
             do {
+                let first = try ArchiveReader.firstEntry(of: file)
+                if first.path == "archive.json", let meta = try? JSONValue.decode(first.data) {
+                    // A PDPA archive: its metadata is all there is to list without reading it whole.
+                    if json { Console.jsonLine(PDPAOut(archive: meta)) } else {
+                        Console.out("PDPA archive \(meta["archive"]?["id"]?.stringValue ?? "?"): \(meta["archive"]?["name"]?.stringValue ?? ""), "
+                            + "account \(meta["datasource"]?["account"]?.stringValue ?? "?"), \(meta["archive"]?["timestamp"]?.stringValue ?? "")")
+                    }
+                    return
+                }
                 let m = try ArchiveReader.manifest(of: file)
                 if json {
                     Console.jsonLine(Out(archive: m.id, base: m.base, snapshots: m.snapshots, objects: m.objects.count))

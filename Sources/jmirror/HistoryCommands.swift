@@ -116,7 +116,7 @@ struct SnapshotsCommand: AsyncParsableCommand {
                 + list.map { s in
                     let x = SnapshotOut(s)
                     return [x.shortId, SnapshotOut.localTime(s.time), x.account, "\(x.messages)", "\(x.mailboxes)", "\(x.contacts)",
-                            "\(x.events)", "\(x.scripts)", ByteCountFormatter.string(fromByteCount: x.bytesNew, countStyle: .file),
+                            "\(x.events)", "\(x.scripts)", Console.bytes(x.bytesNew),
                             x.tags.joined(separator: ",")]
                 }
             Console.table(rows)

@@ -112,6 +112,11 @@ enum Console {
         var exitCode: Int32
     }
 
+    /// Decimal units, as in the sync summary; "0 B" rather than Foundation's "Zero KB".
+    static func bytes(_ n: Int64) -> String {
+        n == 0 ? "0 B" : ByteCountFormatter.string(fromByteCount: n, countStyle: .file)
+    }
+
     /// Columns padded to their widest cell.
     static func table(_ rows: [[String]]) {
         guard let first = rows.first else { return }

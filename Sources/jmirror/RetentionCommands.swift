@@ -95,7 +95,7 @@ struct PruneCommand: AsyncParsableCommand {
 
     static func describe(_ r: Pruner.Result) -> String {
         "\(r.dryRun ? "would delete" : "deleted") \(r.objects) objects, "
-            + "\(ByteCountFormatter.string(fromByteCount: r.bytes, countStyle: .file)); \(r.kept) objects kept"
+            + "\(Console.bytes(r.bytes)); \(r.kept) objects kept"
     }
 
     func run() async throws {
@@ -145,7 +145,7 @@ struct CheckCommand: AsyncParsableCommand {
                 }
                 for a in r.pendingViews { Console.out("note: \(a): the views have unfinished work; the next sync completes it") }
                 Console.out("\(r.ok ? "no problems" : "\(r.problems.count) problems"): \(r.objectsReferenced) objects referenced, "
-                    + "\(r.objectsRead) re-hashed (\(ByteCountFormatter.string(fromByteCount: r.bytesRead, countStyle: .file))), "
+                    + "\(r.objectsRead) re-hashed (\(Console.bytes(r.bytesRead))), "
                     + "\(r.viewFilesChecked) view files checked")
             }
             if status != .success { throw ExitCode(status.rawValue) }

@@ -124,7 +124,7 @@ struct Sync: AsyncParsableCommand {
 
     static func describe(_ s: SyncSummary) -> String {
         var line = "\(s.account): \(s.messages) messages; \(s.created) new, \(s.updated) updated, \(s.moved) moved, "
-            + "\(s.destroyed) deleted; \(ByteCountFormatter.string(fromByteCount: s.bytesDownloaded, countStyle: .file)) downloaded "
+            + "\(s.destroyed) deleted; \(Console.bytes(s.bytesDownloaded)) downloaded "
             + "in \(String(format: "%.2f", s.seconds)) s"
         let items = s.items.filter { $0.value.total > 0 || $0.value.destroyed > 0 }.sorted { $0.key < $1.key }
         if !items.isEmpty {

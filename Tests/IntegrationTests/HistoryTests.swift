@@ -225,6 +225,8 @@ extension Integration {
             #expect(out.code == 0, "\(out.err)")
             out = try cli.run(["archive", "export", snapA, "--format", "pdpa", "-o", dir + "/a2.pdpa.tar.zst"])
             #expect(FileManager.default.contents(atPath: dir + "/a.pdpa.tar.zst") == FileManager.default.contents(atPath: dir + "/a2.pdpa.tar.zst"))
+            #expect(try cli.run(["archive", "verify", dir + "/a.pdpa.tar.zst"]).code == 0)
+            #expect(try cli.json(["archive", "list", dir + "/a.pdpa.tar.zst"]).value["format"] == "pdpa")
             let pdpaDir = dir + "/pdpa"
             try FileManager.default.createDirectory(atPath: pdpaDir, withIntermediateDirectories: true)
             let pdpaListing = try ServerAccount.run(["/usr/bin/tar", "--zstd", "-tf", dir + "/a.pdpa.tar.zst"])
