@@ -122,8 +122,63 @@ struct VersionLine: Codable {
                           receivedAt: received.map(Date.init(timeIntervalSince1970:)), blobs: o["blobs"] as? [String: String] ?? [:])
     }
 
+    /// Every line of a snapshot file, parsed on all cores (the lines are independent); nil when
+    /// any line cannot be read.
+    static func rows(_ body: Data) -> [VersionRow]? {
+        let ranges = lineRanges(body)
+        let parts = min(max(ProcessInfo.processInfo.activeProcessorCount, 1), 8)
+        let results = LineResults(parts)
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            let slice = stride(from: part, to: ranges.count, by: parts).map { ranges[$0] }
+            var rows: [VersionRow] = []
+            rows.reserveCapacity(slice.count)
+            for r in slice {
+                guard let v = VersionLine.row(body.subdata(in: r)) else { return results.set(part, nil) }
+                rows.append(v)
+            }
+            results.set(part, rows)
+        }
+        return results.joined()
+    }
+
+    static func lineRanges(_ body: Data) -> [Range<Int>] {
+        body.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> [Range<Int>] in
+            guard let base = raw.baseAddress else { return [] }
+            var out: [Range<Int>] = []
+            var start = 0
+            while start < raw.count {
+                var end = raw.count
+                if let hit = memchr(base + start, 0x0A, raw.count - start) { end = UnsafeRawPointer(hit) - base }
+                if end > start { out.append(start..<end) }
+                start = end + 1
+            }
+            return out
+        }
+    }
+
     var row: VersionRow {
         VersionRow(type: type, id: id, json: Data(json.utf8), sha256: sha256, size: size, keywords: Set(keywords),
                    mailboxIds: Set(mailboxIds), receivedAt: receivedAt.map(Date.init(timeIntervalSince1970:)), blobs: blobs)
+    }
+}
+
+/// Each part's rows from `VersionLine.rows`, written by one thread per part.
+private final class LineResults: @unchecked Sendable {
+    private var parts: [[VersionRow]?]
+    private let lock = NSLock()
+
+    init(_ n: Int) { parts = Array(repeating: [], count: n) }
+
+    func set(_ i: Int, _ rows: [VersionRow]?) { lock.withLock { parts[i] = rows } }
+
+    func joined() -> [VersionRow]? {
+        lock.withLock {
+            var out: [VersionRow] = []
+            for p in parts {
+                guard let p else { return nil }
+                out += p
+            }
+            return out
+        }
     }
 }

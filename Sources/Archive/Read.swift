@@ -102,12 +102,8 @@ public struct ArchiveReader {
                 guard SHA256Hasher.hex(of: body) == snap.sha256 else {
                     throw ArchiveError(.damaged, "\(name): \(entry.path) is damaged (its SHA-256 differs from the manifest's)")
                 }
-                var rows: [VersionRow] = []
-                for line in body.split(separator: UInt8(ascii: "\n")) {
-                    guard let v = VersionLine.row(Data(line)) else {
-                        throw ArchiveError(.damaged, "\(name): \(entry.path) has a line jmirror cannot read")
-                    }
-                    rows.append(v)
+                guard let rows = VersionLine.rows(body) else {
+                    throw ArchiveError(.damaged, "\(name): \(entry.path) has a line jmirror cannot read")
                 }
                 seenSnapshots.insert(snap.file)
                 try onSnapshot(snap, rows)
