@@ -70,7 +70,7 @@ struct SnapshotCommand: AsyncParsableCommand {
     @Option(name: .customLong("tag"), help: "Tag the snapshot (repeatable).") var tags: [String] = []
     @Flag(help: "Print one JSON object.") var json = false
 
-    struct Out: Encodable { var snapshots: [SnapshotOut]; var exitCode: Int32 = 0 }
+    struct Out: Encodable { var snapshots: [SnapshotOut]; var notSynced: [String]; var exitCode: Int32 }
 
     func run() async throws {
         _ = global.start()
@@ -78,16 +78,22 @@ struct SnapshotCommand: AsyncParsableCommand {
         do {
             let synced = Set(try o.store.catalog.historyAccounts())
             var out: [SnapshotOut] = []
+            var skipped: [String] = []
             for a in try o.config.accounts(named: accounts) {
                 guard synced.contains(a.name) else {
                     Console.error("jmirror: \(a.name): not synced yet, no snapshot (run `jmirror sync \(a.name)` first)")
+                    skipped.append(a.name)
                     continue
                 }
                 if let s = try o.store.catalog.recordSnapshot(account: a.name, tags: tags, force: true) { out.append(SnapshotOut(s)) }
             }
-            if json { Console.jsonLine(Out(snapshots: out)) } else {
+            let status: ExitStatus = skipped.isEmpty ? .success : .partialFailure
+            if json { Console.jsonLine(Out(snapshots: out, notSynced: skipped, exitCode: status.rawValue)) } else {
                 for s in out { Console.out("snapshot \(s.shortId) of \(s.account) saved (\(s.messages) messages)") }
             }
+            if status != .success { throw ExitCode(status.rawValue) }
+        } catch let e as ExitCode {
+            throw e
         } catch {
             throw Console.fail(error, json: json)
         }
