@@ -15,21 +15,15 @@ public struct Profile: Sendable, Codable, Equatable {
 
 public struct ProfileCatalog: Sendable {
     public var directories: [String]
+    /// Whether the compiled-in profiles are used after `directories`.
+    public var useBuiltin = false
 
-    /// `$JMIRROR_PROFILES`, then `share/jmirror/profiles` beside an installed binary, then a
-    /// `profiles/` folder found upward from the binary (a source checkout) or the current folder.
+    /// The profiles compiled into the binary, and where `$JMIRROR_PROFILES` names a directory,
+    /// its files first. Never the working directory or a path beside the binary: a planted
+    /// `profiles/fastmail.toml` there would redirect the session URL, and the token with it.
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
-        var dirs: [String] = []
-        if let d = environment["JMIRROR_PROFILES"], !d.isEmpty { dirs.append(d) }
-        let exe = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath().deletingLastPathComponent()
-        dirs.append(exe.appendingPathComponent("../share/jmirror/profiles").standardized.path)
-        var up = exe
-        for _ in 0..<5 {
-            dirs.append(up.appendingPathComponent("profiles").path)
-            up = up.deletingLastPathComponent()
-        }
-        dirs.append(FileManager.default.currentDirectoryPath + "/profiles")
-        directories = dirs
+        directories = [environment["JMIRROR_PROFILES"]].compactMap { $0 }.filter { !$0.isEmpty }
+        useBuiltin = true
     }
 
     public init(directories: [String]) { self.directories = directories }
@@ -43,7 +37,11 @@ public struct ProfileCatalog: Sendable {
             guard let data = FileManager.default.contents(atPath: path) else { continue }
             return try Profile.parse(id: id, toml: String(decoding: data, as: UTF8.self), file: path)
         }
-        throw ConfigError(file: id, key: nil, message: "no profile \"\(id)\" (looked in \(directories.joined(separator: ", ")))")
+        if useBuiltin, let text = ProfileCatalog.builtin[id] {
+            return try Profile.parse(id: id, toml: text, file: "built-in profile \(id)")
+        }
+        let known = useBuiltin ? ProfileCatalog.builtin.keys.sorted().joined(separator: ", ") : directories.joined(separator: ", ")
+        throw ConfigError(file: id, key: nil, message: "no profile \"\(id)\" (known: \(known))")
     }
 }
 

@@ -54,8 +54,11 @@ public enum SecretReader {
         }
     }
 
+    /// Up to the first line feed, without a CR before it: Swift's "\r\n" is one Character, so
+    /// splitting on "\n" missed CRLF files and kept the "\r" in the password.
     static func firstLine(_ s: String) -> String {
-        String(s.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
-            .trimmingCharacters(in: CharacterSet(charactersIn: "\r"))
+        var line = String.UnicodeScalarView(s.unicodeScalars.prefix { $0 != "\n" })
+        if line.last == "\r" { line.removeLast() }
+        return String(line)
     }
 }

@@ -4,9 +4,10 @@ import Foundation
 public enum AtomicFile {
     public static let temporaryPrefix = ".jmirror-tmp-"
 
-    public static func write(_ data: Data, to path: String, mode: mode_t = 0o644) throws {
+    /// Everything in a mirror is private: files 0600, directories 0700, whatever the umask.
+    public static func write(_ data: Data, to path: String, mode: mode_t = 0o600) throws {
         let dir = (path as NSString).deletingLastPathComponent
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         var template = Array((dir + "/" + temporaryPrefix + "XXXXXX").utf8CString)
         let fd = mkstemp(&template)
         guard fd >= 0 else { throw StoreError(path: path, message: String(cString: strerror(errno))) }

@@ -79,6 +79,10 @@ public final class Catalog: Sendable {
     public let pool: DatabasePool
 
     public init(path: String) throws {
+        // Private whatever the umask; SQLite gives its -wal and -shm files the database's mode.
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        if fd >= 0 { fchmod(fd, 0o600); close(fd) }
+        for extra in ["-wal", "-shm"] { chmod(path + extra, 0o600) }
         var config = Configuration()
         config.busyMode = .timeout(10)
         pool = try DatabasePool(path: path, configuration: config)

@@ -11,6 +11,11 @@ public final class MirrorStore: Sendable {
     public init(root: String) throws {
         self.root = root
         let meta = root + "/.jmirror"
+        // A new mirror root is private (0700) whatever the umask; an existing one is left as it is
+        // (the CLI warns when others can read it).
+        if !FileManager.default.fileExists(atPath: root) {
+            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        }
         try FileManager.default.createDirectory(atPath: meta, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
         let fd = open(meta + "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
@@ -25,4 +30,11 @@ public final class MirrorStore: Sendable {
     }
 
     deinit { close(lockDescriptor) }
+
+    /// A warning when group or others may list or read the mirror root.
+    public var sharedRootWarning: String? {
+        var st = stat()
+        guard stat(root, &st) == 0, st.st_mode & 0o077 != 0 else { return nil }
+        return "warning: the mirror \(root) is readable by other users (mode \(String(st.st_mode & 0o777, radix: 8))): chmod 700 \(root)"
+    }
 }

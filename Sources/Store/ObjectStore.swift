@@ -30,7 +30,7 @@ public struct ObjectStore: Sendable {
         self.root = root
         self.temporaryDirectory = temporaryDirectory
         for dir in [root, temporaryDirectory] {
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }
     }
 

@@ -75,10 +75,11 @@ struct MaildirView {
     private func ensureMaildir(_ folder: String) throws {
         let dir = folder.isEmpty ? root : root + "/" + folder
         for sub in ["cur", "new", "tmp"] {
-            try FileManager.default.createDirectory(atPath: dir + "/" + sub, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: dir + "/" + sub, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
         }
         if !folder.isEmpty, !FileManager.default.fileExists(atPath: dir + "/maildirfolder") {
-            FileManager.default.createFile(atPath: dir + "/maildirfolder", contents: Data())
+            FileManager.default.createFile(atPath: dir + "/maildirfolder", contents: Data(), attributes: [.posixPermissions: 0o600])
         }
     }
 

@@ -57,6 +57,7 @@ struct Sync: AsyncParsableCommand {
             config = try global.loadConfig()
             selected = try config.accounts(named: accounts)
             store = try MirrorStore(root: config.mirrorPath)
+            if let w = store.sharedRootWarning { Console.error(w) }
         } catch {
             throw Console.fail(error)
         }

@@ -161,6 +161,9 @@ extension Integration {
             #expect(try cli.json(["check", "--read-data-subset", "50%"]).code == 0)
             #expect(try cli.run(["check", "--read-data-subset", "0"]).code == 64)
 
+            let version = try spawn([jmirrorBinary, "--version"], stdout: dir + "/version")
+            #expect(waitExit(version) == 0 && ((try? String(contentsOfFile: dir + "/version", encoding: .utf8)) ?? "").hasPrefix("jmirror "))
+
             // verify and list need no mirror and no configuration.
             let bare = try spawn([jmirrorBinary, "archive", "verify", dir + "/a.tar.zst"], stdout: dir + "/bare")
             #expect(waitExit(bare) == 0)

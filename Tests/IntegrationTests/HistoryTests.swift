@@ -310,6 +310,13 @@ extension Integration {
                 #expect(try maildirSnapshot(mirror + "/main/mail") == (try await account.expectedMaildir()))
             }
             #expect(try cli.run(["check", "--read-data"]).code == 0)
+
+            // Everything in the mirror is private: directories 0700, files 0600 (objects 0400).
+            for rel in (FileManager.default.enumerator(atPath: mirror)?.allObjects as? [String] ?? []) + [""] {
+                var st = stat()
+                guard lstat(mirror + "/" + rel, &st) == 0 else { continue }
+                #expect(st.st_mode & 0o077 == 0, "\(rel): mode \(String(st.st_mode & 0o777, radix: 8))")
+            }
         }
     }
 }

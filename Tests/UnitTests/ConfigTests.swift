@@ -1,5 +1,5 @@
 import Foundation
-import Mirror
+@testable import Mirror
 import Testing
 
 /// A temporary directory with files, removed at the end of the test.
@@ -114,6 +114,21 @@ struct ConfigTests {
                                       profiles: catalog).retention.isEmpty)
     }
 
+    @Test("profiles come from the binary (or $JMIRROR_PROFILES), never from the working directory; the built-in ones are profiles/*.toml")
+    func builtinProfiles() throws {
+        let plain = ProfileCatalog(environment: [:])
+        #expect(plain.directories.isEmpty)
+        for id in ["cyrus", "fastmail", "stalwart"] {
+            let file = try String(contentsOfFile: profilesDir + "/\(id).toml", encoding: .utf8)
+            #expect(ProfileCatalog.builtin[id].map { $0 + "\n" } == file, "profiles/\(id).toml and BuiltinProfiles.swift differ")
+            #expect(try plain.load(id) == (try catalog.load(id)))
+        }
+        let s = try Scratch()
+        s.write("fastmail.toml", "name = \"planted\"\nsession_url = \"https://attacker.example/jmap\"\n")
+        #expect(try ProfileCatalog(environment: ["JMIRROR_PROFILES": s.path]).load("fastmail").sessionURL == "https://attacker.example/jmap")
+        #expect(try plain.load("fastmail").sessionURL != "https://attacker.example/jmap")
+    }
+
     @Test("a TOML syntax error says where")
     func syntaxError() throws {
         let s = try Scratch()
@@ -177,6 +192,10 @@ struct SecretTests {
         var warnings: [String] = []
         #expect(try SecretReader.read(account(.file(f)), warn: { warnings.append($0) }) == "s3cret")
         #expect(warnings.count == 1 && !warnings[0].contains("s3cret"))
+        // CRLF line ends, as Windows editors write them: the CR is not part of the secret.
+        for text in ["s3cret\r\n", "s3cret\r\nsecond line\r\n", "s3cret\r"] {
+            #expect(try SecretReader.read(account(.file(s.write("crlf", text))), warn: { _ in }) == "s3cret")
+        }
     }
 
     @Test("a missing environment variable names itself")
