@@ -28,11 +28,12 @@ struct Doctor: AsyncParsableCommand {
 
     func run() async throws {
         let logger = global.start()
+        Interruption.json = json
         let selected: [AccountConfig]
         do {
             selected = try global.loadConfig().accounts(named: accounts)
         } catch {
-            throw Console.fail(error)
+            throw Console.fail(error, json: json)
         }
         var output = Output(accounts: [], failures: [])
         var worst = ExitStatus.success

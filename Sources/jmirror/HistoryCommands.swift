@@ -11,6 +11,7 @@ struct Opened {
     let store: MirrorStore
 
     static func open(_ global: GlobalOptions, json: Bool) throws -> Opened {
+        Interruption.json = json
         do {
             let config = try global.loadConfig()
             return Opened(config: config, store: try MirrorStore(root: config.mirrorPath))

@@ -27,6 +27,8 @@ struct JMirror: AsyncParsableCommand {
 /// safe), and the next run repeats at most the interrupted round.
 enum Interruption {
     nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
+    /// Set by a command running with --json: an interruption then also ends stdout with a JSON line.
+    nonisolated(unsafe) static var json = false
 
     static func install() {
         for sig in [SIGINT, SIGTERM] {
@@ -34,6 +36,9 @@ enum Interruption {
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler {
                 FileHandle.standardError.write(Data("\r\u{1B}[Kjmirror: interrupted; the next run continues from here\n".utf8))
+                if json {
+                    FileHandle.standardOutput.write(Data(#"{"error":"interrupted","event":"error","exitCode":130,"kind":"interrupted"}"#.utf8 + [10]))
+                }
                 _exit(ExitStatus.interrupted.rawValue)
             }
             source.resume()

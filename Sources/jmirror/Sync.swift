@@ -23,6 +23,9 @@ struct Sync: AsyncParsableCommand {
     @Option(name: .customLong("tag"), help: "Tag the snapshot this sync records (repeatable).")
     var tags: [String] = []
 
+    @Flag(help: "Print nothing on success (errors still go to stderr).")
+    var quiet = false
+
     struct AccountLine: Encodable {
         var event = "account"
         var summary: SyncSummary?
@@ -49,6 +52,7 @@ struct Sync: AsyncParsableCommand {
 
     func run() async throws {
         let logger = global.start()
+        Interruption.json = json
         let started = Date()
         let config: MirrorConfig
         let selected: [AccountConfig]
@@ -59,7 +63,7 @@ struct Sync: AsyncParsableCommand {
             store = try MirrorStore(root: config.mirrorPath)
             if let w = store.sharedRootWarning { Console.error(w) }
         } catch {
-            throw Console.fail(error)
+            throw Console.fail(error, json: json)
         }
         var options = SyncOptions()
         options.force = force
@@ -94,7 +98,8 @@ struct Sync: AsyncParsableCommand {
                 if worst == .success { worst = status }
                 if json {
                     Console.jsonLine(AccountLine(summary: summary, snapshot: snapshot?.id, account: account.name, exitCode: status.rawValue))
-                } else if isatty(STDOUT_FILENO) == 1 {
+                } else if !quiet {
+                    // Always, on a terminal or not: cron mail and logs show what each run did.
                     Console.out(Sync.describe(summary) + (snapshot.map { "; snapshot \($0.shortId)" } ?? ""))
                 }
             } catch {

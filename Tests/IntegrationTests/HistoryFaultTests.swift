@@ -42,6 +42,17 @@ extension Integration {
             let dir = try CLI.scratch("history-kill")
             let cli = CLI(dir: dir, config: writeConfig(in: dir, mirror: dir + "/mirror", account: "main", url: server.hostPort,
                                                        user: account.user, password: account.password))
+            // SIGINT during a --json run: exit 130, and stdout still ends with a JSON line.
+            try FileManager.default.createDirectory(atPath: dir + "/sigint", withIntermediateDirectories: true)
+            let interrupted = try spawn([jmirrorBinary, "--config", writeConfig(in: dir + "/sigint", mirror: dir + "/sigint/mirror", account: "main",
+                                                                               url: server.hostPort, user: account.user, password: account.password),
+                                         "sync", "--json"], stdout: dir + "/sigint/out")
+            try await Task.sleep(nanoseconds: 150_000_000)
+            kill(interrupted, SIGINT)
+            #expect(waitExit(interrupted) == 130)
+            let lastLine = ((try? String(contentsOfFile: dir + "/sigint/out", encoding: .utf8)) ?? "").split(separator: "\n").last.map(String.init) ?? ""
+            #expect((try? JSONValue.decode(Data(lastLine.utf8)))?["exitCode"]?.intValue == 130, "\(lastLine)")
+
             #expect(try cli.run(["sync"]).code == 0)
             let ids = try await account.allEmailIds()
             var killedCount = 0
@@ -160,6 +171,16 @@ extension Integration {
             unlink(dir + "/mirror/main/mail/cur/stray:2,S")
             #expect(try cli.json(["check", "--read-data-subset", "50%"]).code == 0)
             #expect(try cli.run(["check", "--read-data-subset", "0"]).code == 64)
+
+            // Off a terminal, a text sync still prints its summary line (cron logs); --quiet prints
+            // nothing; a --json run that fails early still ends with a JSON line.
+            var text = try cli.run(["sync"])
+            #expect(text.code == 0 && text.out.hasPrefix("main: "), "\(text.out)")
+            text = try cli.run(["sync", "--quiet"])
+            #expect(text.code == 0 && text.out.isEmpty)
+            let unknown = try cli.json(["sync", "nosuchaccount"])
+            #expect(unknown.code == 64 && unknown.value["exitCode"]?.intValue == 64 && unknown.value["kind"] == "config")
+            // (the sync above records no snapshot: nothing changed)
 
             let version = try spawn([jmirrorBinary, "--version"], stdout: dir + "/version")
             #expect(waitExit(version) == 0 && ((try? String(contentsOfFile: dir + "/version", encoding: .utf8)) ?? "").hasPrefix("jmirror "))
