@@ -119,12 +119,13 @@ public enum ConfigLoader {
             guard let t = accountTable?[name]?.table else {
                 throw ConfigError(file: path, key: "account.\(name)", message: "must be a table: [account.\(name)]")
             }
-            accounts.append(try account(name: name, table: t, file: path, profiles: profiles))
+            accounts.append(try account(name: name, table: t, file: path, profiles: profiles, home: home))
         }
         if accounts.isEmpty {
             throw ConfigError(file: path, key: "account", message: "no accounts: add an [account.NAME] section")
         }
-        var config = MirrorConfig(file: path, mirrorPath: expandHome(rawPath, home: home), accounts: accounts, warnings: warnings)
+        var config = MirrorConfig(file: path, mirrorPath: resolve(rawPath, home: home, configFile: path), accounts: accounts,
+                                  warnings: warnings)
         config.maxDeletedShare = share
         if let r = table["retention"]?.table { config.retention = try retention(r, file: path) }
         return config
@@ -160,7 +161,7 @@ public enum ConfigLoader {
     static let accountKeys: Set<String> = ["url", "username", "auth", "password_command", "password_file", "password_env",
                                            "profile", "allow_insecure_http"]
 
-    static func account(name: String, table t: TOMLTable, file: String, profiles: ProfileCatalog) throws -> AccountConfig {
+    static func account(name: String, table t: TOMLTable, file: String, profiles: ProfileCatalog, home: String) throws -> AccountConfig {
         let prefix = "account.\(name)"
         guard name.range(of: "^[A-Za-z0-9][A-Za-z0-9._-]*$", options: .regularExpression) != nil else {
             throw ConfigError(file: file, key: prefix, message: "account names may use letters, digits, '.', '_' and '-' (it names a folder)")
@@ -191,7 +192,7 @@ public enum ConfigLoader {
         }
         var sources: [SecretSource] = []
         if let c = try string("password_command") { sources.append(.command(c)) }
-        if let f = try string("password_file") { sources.append(.file(f)) }
+        if let f = try string("password_file") { sources.append(.file(resolve(f, home: home, configFile: file))) }
         if let e = try string("password_env") { sources.append(.environment(e)) }
         guard sources.count == 1, let secret = sources.first else {
             throw ConfigError(file: file, key: prefix, message: sources.isEmpty
@@ -212,6 +213,19 @@ public enum ConfigLoader {
             throw ConfigError(file: file, key: "\(section).\(key)",
                               message: "unknown key (known: \(allowed.sorted().joined(separator: ", ")))")
         }
+    }
+
+    /// `~`, `~/…`, `$HOME` and `${HOME}` expanded; a relative path is taken from the config file's
+    /// directory (not the current one, which differs between a shell, cron and systemd).
+    public static func resolve(_ path: String, home: String, configFile: String) -> String {
+        var p = expandHome(path, home: home)
+        for v in ["${HOME}", "$HOME"] where p == v || p.hasPrefix(v + "/") { p = home + p.dropFirst(v.count) }
+        if !p.hasPrefix("/") {
+            let dir = (configFile as NSString).deletingLastPathComponent
+            let base = dir.hasPrefix("/") ? dir : FileManager.default.currentDirectoryPath + (dir.isEmpty ? "" : "/" + dir)
+            p = base + "/" + p
+        }
+        return (p as NSString).standardizingPath
     }
 
     public static func expandHome(_ path: String, home: String) -> String {

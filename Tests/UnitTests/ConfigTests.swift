@@ -129,6 +129,18 @@ struct ConfigTests {
         #expect(try plain.load("fastmail").sessionURL != "https://attacker.example/jmap")
     }
 
+    @Test("paths: ~ and $HOME expanded, relative ones taken from the config file's directory")
+    func paths() throws {
+        let s = try Scratch()
+        for (raw, expected) in [("~/m", "/home/u/m"), ("$HOME/m", "/home/u/m"), ("${HOME}/a/../m", "/home/u/m"), ("/abs/m", "/abs/m"),
+                                ("mirror", s.path + "/mirror"), ("./x/../mirror", s.path + "/mirror")] {
+            let file = s.write("c.toml", "[mirror]\npath = \"\(raw)\"\n[account.a]\nurl = \"x\"\nusername = \"u\"\npassword_file = \"pw\"\n")
+            let c = try ConfigLoader.load(path: file, environment: ["HOME": "/home/u"], profiles: catalog)
+            #expect(c.mirrorPath == expected, "\(raw)")
+            #expect(c.accounts[0].secret == .file(s.path + "/pw"))
+        }
+    }
+
     @Test("a TOML syntax error says where")
     func syntaxError() throws {
         let s = try Scratch()
