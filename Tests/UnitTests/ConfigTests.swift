@@ -141,6 +141,13 @@ struct ConfigTests {
         }
     }
 
+    @Test("contrib/config.example.toml is a valid configuration")
+    func example() throws {
+        let file = profilesDir + "/../contrib/config.example.toml"
+        let c = try ConfigLoader.load(path: (file as NSString).standardizingPath, environment: ["HOME": "/home/u"], profiles: catalog)
+        #expect(c.mirrorPath == "/home/u/Backups/jmirror" && c.accounts.map(\.name) == ["work"] && c.accounts[0].auth == .bearer)
+    }
+
     @Test("a TOML syntax error says where")
     func syntaxError() throws {
         let s = try Scratch()
