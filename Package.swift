@@ -37,7 +37,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "TestSupport", dependencies: ["JMAP", "Transport", "Formats", "Digest"], path: "Tests/TestSupport",
-                exclude: ["fault_proxy.py", "pim_check.py", "pdpa_check.py"]),
+                exclude: ["fault_proxy.py", "pim_check.py", "pdpa_check.py", "stall_server.py"]),
         .testTarget(name: "UnitTests", dependencies: ["JMAP", "Transport", "Mirror", "Sync", "History", "Archive", "Store", "Formats", "Digest", "TestSupport"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "IntegrationTests", dependencies: ["JMAP", "Transport", "Mirror", "Sync", "History", "Archive", "Store", "Digest", "Formats", "TestSupport",

@@ -37,6 +37,8 @@ public struct AccountConfig: Sendable {
     public var secret: SecretSource
     public var profile: Profile?
     public var allowInsecureHTTP: Bool
+    /// `[mirror] timeout`: seconds to connect, and seconds below 1 KB/s before a transfer is abandoned.
+    public var timeout: Double = 30
 
     public init(name: String, url: String, username: String, auth: AuthKind, secret: SecretSource, profile: Profile?,
                 allowInsecureHTTP: Bool) {
@@ -102,7 +104,14 @@ public enum ConfigLoader {
         guard let mirror = table["mirror"]?.table else {
             throw ConfigError(file: path, key: "mirror", message: "missing [mirror] section with path = \"…\"")
         }
-        try checkKeys(mirror, allowed: ["path", "max_deleted_share"], file: path, section: "mirror")
+        try checkKeys(mirror, allowed: ["path", "max_deleted_share", "timeout"], file: path, section: "mirror")
+        var timeout = 30.0
+        if let v = mirror["timeout"] {
+            guard let d = v.double ?? v.int.map(Double.init), d >= 1, d <= 3600 else {
+                throw ConfigError(file: path, key: "mirror.timeout", message: "must be a number of seconds from 1 to 3600")
+            }
+            timeout = d
+        }
         var share = 0.9
         if let v = mirror["max_deleted_share"] {
             guard let d = v.double ?? v.int.map(Double.init), d > 0, d <= 1 else {
@@ -119,7 +128,9 @@ public enum ConfigLoader {
             guard let t = accountTable?[name]?.table else {
                 throw ConfigError(file: path, key: "account.\(name)", message: "must be a table: [account.\(name)]")
             }
-            accounts.append(try account(name: name, table: t, file: path, profiles: profiles, home: home))
+            var a = try account(name: name, table: t, file: path, profiles: profiles, home: home)
+            a.timeout = timeout
+            accounts.append(a)
         }
         if accounts.isEmpty {
             throw ConfigError(file: path, key: "account", message: "no accounts: add an [account.NAME] section")

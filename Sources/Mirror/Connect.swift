@@ -12,6 +12,8 @@ public enum Connector {
     public static func transport(for account: AccountConfig, logger: Logger) -> CurlHTTPClient {
         var options = TransportOptions()
         options.allowInsecureLoopbackHTTP = account.allowInsecureHTTP
+        options.connectTimeout = account.timeout
+        options.idleTimeout = account.timeout
         return CurlHTTPClient(options: options, logger: logger)
     }
 

@@ -3,9 +3,15 @@ import Foundation
 import Logging
 
 public struct TransportOptions: Sendable {
-    public var connectTimeout: Double = 15
-    /// Seconds without a single byte before a transfer is abandoned.
-    public var idleTimeout: Double = 60
+    public var connectTimeout: Double = 30
+    /// A transfer slower than `lowSpeedLimit` bytes a second for this many seconds is abandoned:
+    /// a server that stalls, or trickles a few bytes a second, must not hold a run (and the
+    /// mirror's lock) for good.
+    public var idleTimeout: Double = 30
+    public var lowSpeedLimit = 1024
+    /// A timed-out request is tried again this many times at most (other connection errors get
+    /// the full retry policy): with the defaults a stalled server fails a run within about a minute.
+    public var timeoutRetries = 1
     /// Transfers in flight at once through this client, whatever their kind.
     public var maxInFlight: Int = 8
     public var maxConnectionsPerHost: Int = 8
@@ -39,6 +45,7 @@ public final class CurlHTTPClient: HTTPTransport {
     public func perform(_ request: HTTPRequest, sink: ResponseSink) async throws -> HTTPResponse {
         try checkScheme(request.url)
         var attempt = 1
+        var timeouts = 0
         while true {
             if case let .file(fd) = sink, attempt > 1 {
                 // A retried download rewrites its file from the start.
@@ -62,7 +69,8 @@ public final class CurlHTTPClient: HTTPTransport {
                 logger.info("HTTP \(response.status) from \(request.url.host ?? "?"), retrying",
                             metadata: ["attempt": "\(attempt)", "retryAfter": "\(retryAfter.map { "\($0)" } ?? "-")"])
             case let .failure(error):
-                guard attempt < options.retry.maxAttempts else { throw error }
+                if (error as? TransportError)?.isTimeout == true { timeouts += 1 }
+                guard attempt < options.retry.maxAttempts, timeouts <= options.timeoutRetries else { throw error }
                 retryAfter = nil
                 logger.info("\(error), retrying", metadata: ["attempt": "\(attempt)"])
             }

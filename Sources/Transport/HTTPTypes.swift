@@ -97,6 +97,12 @@ public enum TransportError: Error, Sendable, CustomStringConvertible {
         if case .connection = self { return true }
         return false
     }
+
+    /// A connect or low-speed timeout (CURLE_OPERATION_TIMEDOUT).
+    public var isTimeout: Bool {
+        if case let .connection(_, code, _) = self { return code == 28 }
+        return false
+    }
 }
 
 /// The seam between the JMAP client and the network: libcurl in production, recorded exchanges in

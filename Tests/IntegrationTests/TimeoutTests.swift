@@ -1,0 +1,52 @@
+import Foundation
+import JMAP
+import TestSupport
+import Testing
+import Transport
+
+extension Integration {
+    @Suite("A server that stalls or trickles ends the run")
+    struct TimeoutTests {
+        @Test("with [mirror] timeout = 2: exit 69 within seconds, for a silent and for a trickling server",
+              arguments: ["silent", "trickle"])
+        func stalled(mode: String) async throws {
+            let dir = try CLI.scratch("timeout")
+            let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../TestSupport/stall_server.py")
+                .standardized.path
+            let server = try spawn(["/usr/bin/env", "python3", script, mode], stdout: dir + "/port")
+            defer { kill(server, SIGKILL); _ = waitExit(server) }
+            var port = ""
+            for _ in 0..<50 where port.isEmpty {
+                try await Task.sleep(nanoseconds: 100_000_000)
+                port = ((try? String(contentsOfFile: dir + "/port", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            FileManager.default.createFile(atPath: dir + "/pw", contents: Data("x".utf8), attributes: [.posixPermissions: 0o600])
+            let config = dir + "/config.toml"
+            FileManager.default.createFile(atPath: config, contents: Data("""
+                [mirror]
+                path = "\(dir)/mirror"
+                timeout = 2
+                [account.main]
+                url = "http://127.0.0.1:\(port)/jmap/session"
+                username = "u"
+                password_file = "\(dir)/pw"
+                allow_insecure_http = true
+                """.utf8), attributes: [.posixPermissions: 0o600])
+            let started = Date()
+            let cli = CLI(dir: dir, config: config)
+            let r = try cli.run(["sync"])
+            let elapsed = Date().timeIntervalSince(started)
+            #expect(r.code == 69, "\(r.err)")
+            #expect(elapsed < 20, "took \(elapsed) s")
+            #expect(r.err.contains("main") && r.err.lowercased().contains("time"), "\(r.err)")
+        }
+
+        @Test("the defaults bound a stalled request: 30 s without 1 KB/s, retried once")
+        func defaults() {
+            let o = TransportOptions()
+            #expect(o.connectTimeout == 30 && o.idleTimeout == 30 && o.lowSpeedLimit == 1024 && o.timeoutRetries == 1)
+            // Two attempts and the longest first backoff stay within the two minutes promised.
+            #expect(2 * o.idleTimeout + o.retry.baseDelay < 120)
+        }
+    }
+}
