@@ -33,6 +33,10 @@ public enum JMAPError: Error, Sendable {
     case method(MethodError)
     case http(url: String, status: Int, body: String)
     case transport(url: String, underlying: String, retryable: Bool)
+    /// The server's certificate did not verify, or the TLS handshake failed: never retried.
+    case tls(url: String, message: String)
+    /// A plain-http URL where only https is allowed (a configuration matter).
+    case insecureURL(url: String, message: String)
     case invalidResponse(context: String, reason: String)
     case discovery(input: String, reason: String)
     case unsupported(String)
@@ -63,6 +67,8 @@ extension JMAPError: CustomStringConvertible, LocalizedError {
             return "HTTP \(status) from \(url)" + (body.isEmpty ? "" : ": \(body.prefix(300))")
         case let .transport(_, underlying, _):
             return underlying
+        case let .tls(_, message), let .insecureURL(_, message):
+            return message
         case let .invalidResponse(context, reason):
             return "invalid response (\(context)): \(reason)"
         case let .discovery(input, reason):

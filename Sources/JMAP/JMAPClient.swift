@@ -110,7 +110,11 @@ public actor JMAPClient {
         do {
             json = try JSONValue.decode(response.body)
         } catch {
-            throw JMAPError.discovery(input: url.absoluteString, reason: "the answer is not JSON (HTTP \(response.status))")
+            // Something answered, but not a JMAP server (a web page, a captive portal): that is
+            // an answer jmirror cannot use, not an unreachable server.
+            throw JMAPError.invalidResponse(context: "Session at \(url.absoluteString)",
+                                            reason: "the answer is not JSON (HTTP \(response.status)"
+                                                + (response.headers["content-type"].map { ", \($0)" } ?? "") + ")")
         }
         return try Session(json: json, sessionURL: response.effectiveURL)
     }
@@ -329,8 +333,12 @@ public actor JMAPClient {
         do {
             return try await transport.perform(request, sink: sink)
         } catch let error as TransportError {
-            throw JMAPError.transport(url: request.url.absoluteString, underlying: error.description,
-                                      retryable: error.isRetryable)
+            switch error {
+            case .tls: throw JMAPError.tls(url: request.url.absoluteString, message: error.description)
+            case .insecureURLRefused: throw JMAPError.insecureURL(url: request.url.absoluteString, message: error.description)
+            default:
+                throw JMAPError.transport(url: request.url.absoluteString, underlying: error.description, retryable: error.isRetryable)
+            }
         }
     }
 

@@ -66,6 +66,8 @@ public enum ErrorClassifier {
         case let e as JMAPError:
             switch e {
             case .authentication: return .authentication
+            case .tls: return .tls
+            case .insecureURL: return .usage
             case let .transport(_, _, retryable): return retryable ? .unavailable : .localIO
             case .discovery: return .unavailable
             case .http(_, let status, _) where status >= 500: return .unavailable
@@ -86,6 +88,7 @@ public enum ErrorClassifier {
         case .interrupted: return "interrupted"
         case .safetyGuard: return "safety-guard"
         case .damaged: return "damaged"
+        case .tls: return "tls"
         default: return "error"
         }
     }

@@ -18,6 +18,9 @@ public enum ExitStatus: Int32, Sendable, Codable {
     case damaged = 66
     /// Local I/O failed: disk full, permissions (EX_IOERR).
     case localIO = 74
+    /// TLS failed: the server's certificate did not verify, or the handshake failed. Never
+    /// retried, never ignored; not a local I/O problem, not a passing outage either.
+    case tls = 79
     /// SIGINT or SIGTERM stopped the run.
     case interrupted = 130
 }

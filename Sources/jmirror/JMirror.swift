@@ -11,7 +11,7 @@ struct JMirror: AsyncParsableCommand {
         discussion: """
             Exit codes: 0 success, 1 some items failed, 64 usage or configuration error, 65 safety guard \
             refused, 66 damaged data (object or archive), 69 server unreachable, 74 local I/O error, 76 server protocol error, 77 authentication \
-            failed, 130 interrupted.
+            failed, 79 TLS failure, 130 interrupted.
             """,
         version: "jmirror 0.3.0 (catalog schema 5, archive format 1)",
         subcommands: [Sync.self, SnapshotCommand.self, SnapshotsCommand.self, DiffCommand.self, RestoreCommand.self,

@@ -41,6 +41,57 @@ extension Integration {
             #expect(r.err.contains("main") && r.err.lowercased().contains("time"), "\(r.err)")
         }
 
+        /// Starts stall_server.py in `mode`; returns its pid and port.
+        func misbehaving(_ args: [String], in dir: String) async throws -> (pid_t, String) {
+            let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../TestSupport/stall_server.py")
+                .standardized.path
+            let pid = try spawn(["/usr/bin/env", "python3", script] + args, stdout: dir + "/port")
+            var port = ""
+            for _ in 0..<50 where port.isEmpty {
+                try await Task.sleep(nanoseconds: 100_000_000)
+                port = ((try? String(contentsOfFile: dir + "/port", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            return (pid, port)
+        }
+
+        func config(_ dir: String, url: String, insecure: Bool = true) -> String {
+            FileManager.default.createFile(atPath: dir + "/pw", contents: Data("x".utf8), attributes: [.posixPermissions: 0o600])
+            let config = dir + "/config.toml"
+            FileManager.default.createFile(atPath: config, contents: Data("""
+                [mirror]
+                path = "\(dir)/mirror"
+                timeout = 5
+                [account.main]
+                url = "\(url)"
+                username = "u"
+                password_file = "\(dir)/pw"
+                allow_insecure_http = \(insecure)
+                """.utf8), attributes: [.posixPermissions: 0o600])
+            return config
+        }
+
+        @Test("a web page where the Session should be: 76 (an answer jmirror cannot use), not 69")
+        func htmlSession() async throws {
+            let dir = try CLI.scratch("html")
+            let (pid, port) = try await misbehaving(["html"], in: dir)
+            defer { kill(pid, SIGKILL); _ = waitExit(pid) }
+            let r = try CLI(dir: dir, config: config(dir, url: "http://127.0.0.1:\(port)/jmap/session")).run(["sync"])
+            #expect(r.code == 76 && r.err.contains("not JSON") && r.err.contains("text/html"), "\(r.code) \(r.err)")
+        }
+
+        @Test("a certificate that does not verify: 79, its own meaning; http:// without the opt-out: 64")
+        func tlsAndPlainHTTP() async throws {
+            let dir = try CLI.scratch("tls")
+            try ServerAccount.run(["/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                                   "-keyout", dir + "/key.pem", "-out", dir + "/cert.pem"])
+            let (pid, port) = try await misbehaving(["tls", dir + "/cert.pem", dir + "/key.pem"], in: dir)
+            defer { kill(pid, SIGKILL); _ = waitExit(pid) }
+            var r = try CLI(dir: dir, config: config(dir, url: "https://127.0.0.1:\(port)/jmap/session")).run(["sync"])
+            #expect(r.code == 79 && r.err.contains("TLS"), "\(r.code) \(r.err)")
+            r = try CLI(dir: dir, config: config(dir, url: "http://127.0.0.1:\(port)/jmap/session", insecure: false)).run(["sync"])
+            #expect(r.code == 64 && r.err.contains("plain-HTTP"), "\(r.code) \(r.err)")
+        }
+
         @Test("the defaults bound a stalled request: 30 s without 1 KB/s, retried once")
         func defaults() {
             let o = TransportOptions()
