@@ -30,6 +30,7 @@ let package = Package(
         .target(name: "Mirror", dependencies: [
             "JMAP", "Store", "Formats", "Sync", "History", "Archive",
             .product(name: "TOMLKit", package: "TOMLKit"),
+            .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "jmirror", dependencies: [
@@ -38,7 +39,8 @@ let package = Package(
         ]),
         .target(name: "TestSupport", dependencies: ["JMAP", "Transport", "Formats", "Digest"], path: "Tests/TestSupport",
                 exclude: ["fault_proxy.py", "pim_check.py", "pdpa_check.py", "stall_server.py"]),
-        .testTarget(name: "UnitTests", dependencies: ["JMAP", "Transport", "Mirror", "Sync", "History", "Archive", "Store", "Formats", "Digest", "TestSupport"],
+        .testTarget(name: "UnitTests", dependencies: ["JMAP", "Transport", "Mirror", "Sync", "History", "Archive", "Store", "Formats", "Digest", "TestSupport",
+                                                     .product(name: "GRDB", package: "GRDB.swift")],
                     exclude: ["Fixtures"]),
         .testTarget(name: "IntegrationTests", dependencies: ["JMAP", "Transport", "Mirror", "Sync", "History", "Archive", "Store", "Digest", "Formats", "TestSupport",
                                                             .product(name: "Logging", package: "swift-log")],

@@ -1,5 +1,6 @@
 import Archive
 import Foundation
+import GRDB
 import History
 import JMAP
 import Logging
@@ -74,7 +75,26 @@ public enum ErrorClassifier {
             default: return .protocolError
             }
         case is CancellationError: return .interrupted
+        case is CocoaError, is POSIXError, is DatabaseError: return .localIO
         default: return .partialFailure
+        }
+    }
+
+    /// One plain line a user can act on: the path and the cause, never a raw NSError dump.
+    public static func message(for error: Error) -> String {
+        switch error {
+        case let e as CocoaError:
+            let path = e.filePath ?? e.url?.path ?? (e.userInfo[NSFilePathErrorKey] as? String)
+            let underlying = (e.underlying ?? e.userInfo[NSUnderlyingErrorKey] as? Error).map { $0 as NSError }
+            let cause = underlying.map { $0.domain == NSPOSIXErrorDomain ? String(cString: strerror(Int32($0.code))) : $0.localizedDescription }
+                ?? e.localizedDescription
+            return (path.map { "\($0): " } ?? "") + cause
+        case let e as POSIXError:
+            return String(cString: strerror(e.code.rawValue))
+        case let e as DatabaseError:
+            return "the catalog: " + (e.message ?? "\(e.resultCode)")
+        default:
+            return "\(error)"
         }
     }
 

@@ -105,9 +105,10 @@ enum Console {
     /// Prints a failure and turns it into the documented exit code; with `json`, also as one JSON
     /// line on stdout, so that scripts always get a result.
     static func fail(_ error: Error, json: Bool = false) -> ExitCode {
-        self.error("jmirror: \(error)")
+        let message = ErrorClassifier.message(for: error)
+        self.error("jmirror: \(message)")
         let status = ErrorClassifier.status(for: error)
-        if json { jsonLine(Failure(error: "\(error)", kind: ErrorClassifier.kind(for: error), exitCode: status.rawValue)) }
+        if json { jsonLine(Failure(error: message, kind: ErrorClassifier.kind(for: error), exitCode: status.rawValue)) }
         return ExitCode(status.rawValue)
     }
 

@@ -107,9 +107,9 @@ struct Sync: AsyncParsableCommand {
                 let status = ErrorClassifier.status(for: error)
                 if worst == .success || worst == .partialFailure { worst = status }
                 total.failedAccounts += 1
-                Console.error("jmirror: \(account.name): \(error)")
+                Console.error("jmirror: \(account.name): \(ErrorClassifier.message(for: error))")
                 if json {
-                    Console.jsonLine(AccountLine(account: account.name, error: "\(error)", kind: ErrorClassifier.kind(for: error), exitCode: status.rawValue))
+                    Console.jsonLine(AccountLine(account: account.name, error: ErrorClassifier.message(for: error), kind: ErrorClassifier.kind(for: error), exitCode: status.rawValue))
                 }
             }
             // Whatever Session the client ends with is kept, even after a failure: a run that found

@@ -92,6 +92,22 @@ extension Integration {
             #expect(r.code == 64 && r.err.contains("plain-HTTP"), "\(r.code) \(r.err)")
         }
 
+        @Test("a mirror path that cannot be created: exit 74, one plain line naming the path, and a JSON line with --json")
+        func mirrorPath() throws {
+            let dir = try CLI.scratch("localio")
+            let cfg = config(dir, url: "http://127.0.0.1:9/jmap/session")
+            var text = try String(contentsOfFile: cfg, encoding: .utf8)
+            text = text.replacingOccurrences(of: "path = \"\(dir)/mirror\"", with: "path = \"/proc/jmirror-nope/mirror\"")
+            try text.write(toFile: cfg, atomically: true, encoding: .utf8)
+            chmod(cfg, 0o600)
+            let cli = CLI(dir: dir, config: cfg)
+            let r = try cli.run(["sync"])
+            #expect(r.code == 74 && r.err.contains("/proc/jmirror-nope") && !r.err.contains("Domain=") && r.err.split(separator: "\n").count == 1,
+                    "\(r.err)")
+            let j = try cli.json(["snapshots"])
+            #expect(j.code == 74 && j.value["kind"] == "local-io")
+        }
+
         @Test("the defaults bound a stalled request: 30 s without 1 KB/s, retried once")
         func defaults() {
             let o = TransportOptions()

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 @testable import Mirror
 import Testing
 
@@ -146,6 +147,17 @@ struct ConfigTests {
         let file = profilesDir + "/../contrib/config.example.toml"
         let c = try ConfigLoader.load(path: (file as NSString).standardizingPath, environment: ["HOME": "/home/u"], profiles: catalog)
         #expect(c.mirrorPath == "/home/u/Backups/jmirror" && c.accounts.map(\.name) == ["work"] && c.accounts[0].auth == .bearer)
+    }
+
+    @Test("local failures are exit 74 with one plain line: the path and the cause, no NSError dump")
+    func localErrors() {
+        let full = DatabaseError(resultCode: .SQLITE_FULL, message: "database or disk is full")
+        #expect(ErrorClassifier.status(for: full) == .localIO && ErrorClassifier.message(for: full) == "the catalog: database or disk is full")
+        let denied = CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: "/m/x",
+                                                                   NSUnderlyingErrorKey: NSError(domain: NSPOSIXErrorDomain, code: Int(EACCES))])
+        #expect(ErrorClassifier.status(for: denied) == .localIO && ErrorClassifier.message(for: denied) == "/m/x: Permission denied")
+        #expect(ErrorClassifier.status(for: POSIXError(.ENOSPC)) == .localIO)
+        #expect(!ErrorClassifier.message(for: denied).contains("Domain="))
     }
 
     @Test("a TOML syntax error says where")
