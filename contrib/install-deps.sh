@@ -7,7 +7,7 @@ build_pkgs=(libcurl4-openssl-dev libssl-dev libarchive-dev libsqlite3-dev zlib1g
 # cyrus-* come from bookworm-backports (3.10.1); sasl2-bin makes users; isync is the benchmark peer;
 # zstd (for `tar --zstd`) and age check archives the way users handle them.
 server_pkgs=(cyrus-imapd cyrus-caldav cyrus-admin cyrus-clients sasl2-bin)
-other_pkgs=(isync python3-venv zstd age openssl)
+other_pkgs=(isync python3-venv zstd age openssl notmuch)
 
 missing() {
   local p

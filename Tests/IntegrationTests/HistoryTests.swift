@@ -145,6 +145,22 @@ extension Integration {
             #expect(out.code == 0, "\(out.err)")
             #expect(try maildirSnapshot(dir + "/restoreB/main/mail") == (try await account.expectedMaildir()))
             #expect(tree(dir + "/restoreB/main", skip: ["mail"]) == tree(mirror + "/main", skip: ["mail"]))
+            // A real reader: notmuch indexes the restored Maildir as it would the live one; the
+            // message in three mailboxes is one message with three files, and the Maildir flags
+            // become its tags.
+            out = try cli.run(["restore", snapA, "--only", "mail", "--to", dir + "/restoreN"])
+            #expect(out.code == 0, "\(out.err)")
+            let nm = dir + "/notmuch-config"
+            try "[database]\npath=\(dir)/restoreN/main/mail\n[new]\ntags=inbox\n[maildir]\nsynchronize_flags=true\n"
+                .write(toFile: nm, atomically: true, encoding: .utf8)
+            try ServerAccount.run(["/usr/bin/notmuch", "--config=" + nm, "new", "--quiet"])
+            func notmuch(_ args: String...) throws -> Int {
+                Int(try ServerAccount.run(["/usr/bin/notmuch", "--config=" + nm, "count"] + args).trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+            }
+            #expect(try notmuch("--output=files", "*") == expectedA.values.map(\.count).reduce(0, +))
+            #expect(try notmuch("*") == 6)
+            #expect(try notmuch("tag:unread") == 3)
+
             // --only: just those kinds.
             out = try cli.run(["restore", snapA, "--only", "contacts,sieve", "--to", dir + "/restoreOnly"])
             #expect(out.code == 0, "\(out.err)")

@@ -11,30 +11,14 @@ extension Integration {
               arguments: ["silent", "trickle"])
         func stalled(mode: String) async throws {
             let dir = try CLI.scratch("timeout")
-            let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../TestSupport/stall_server.py")
-                .standardized.path
-            let server = try spawn(["/usr/bin/env", "python3", script, mode], stdout: dir + "/port")
-            defer { kill(server, SIGKILL); _ = waitExit(server) }
-            var port = ""
-            for _ in 0..<50 where port.isEmpty {
-                try await Task.sleep(nanoseconds: 100_000_000)
-                port = ((try? String(contentsOfFile: dir + "/port", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-            }
-            FileManager.default.createFile(atPath: dir + "/pw", contents: Data("x".utf8), attributes: [.posixPermissions: 0o600])
-            let config = dir + "/config.toml"
-            FileManager.default.createFile(atPath: config, contents: Data("""
-                [mirror]
-                path = "\(dir)/mirror"
-                timeout = 2
-                [account.main]
-                url = "http://127.0.0.1:\(port)/jmap/session"
-                username = "u"
-                password_file = "\(dir)/pw"
-                allow_insecure_http = true
-                """.utf8), attributes: [.posixPermissions: 0o600])
+            let (pid, port) = try await misbehaving([mode], in: dir)
+            defer { kill(pid, SIGKILL); _ = waitExit(pid) }
+            let cfg = config(dir, url: "http://127.0.0.1:\(port)/jmap/session")
+            try (try String(contentsOfFile: cfg, encoding: .utf8)).replacingOccurrences(of: "timeout = 5", with: "timeout = 2")
+                .write(toFile: cfg, atomically: true, encoding: .utf8)
+            chmod(cfg, 0o600)
             let started = Date()
-            let cli = CLI(dir: dir, config: config)
-            let r = try cli.run(["sync"])
+            let r = try CLI(dir: dir, config: cfg).run(["sync"])
             let elapsed = Date().timeIntervalSince(started)
             #expect(r.code == 69, "\(r.err)")
             #expect(elapsed < 20, "took \(elapsed) s")
