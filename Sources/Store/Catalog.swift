@@ -134,6 +134,7 @@ public final class Catalog: Sendable {
                 """)
         }
         registerHistory(&m)
+        registerFolders(&m)
         return m
     }
 
@@ -358,7 +359,7 @@ public final class Catalog: Sendable {
             if let old, let new, old != new {
                 try db.execute(sql: """
                     UPDATE rendered SET path = ? || substr(path, ?) WHERE account = ? AND substr(path, 1, ?) = ?
-                    """, arguments: [new + "/", old.utf8.count + 2, account, old.utf8.count + 1, old + "/"])
+                    """, arguments: [new + "/", old.unicodeScalars.count + 2, account, old.unicodeScalars.count + 1, old + "/"])
             }
         }
     }

@@ -12,11 +12,13 @@ struct MaildirView {
     let catalog: Catalog
     let objects: ObjectStore
 
-    struct Counts { var linked = 0, renamed = 0, unlinked = 0, missingObjects = 0 }
+    struct Counts { var linked = 0, renamed = 0, unlinked = 0, missingObjects = 0, repaired = 0 }
 
     func render() throws -> Counts {
         var counts = Counts()
         try ensureMaildir("")
+        var seen = try catalog.folderSignatures(account: account)
+        counts.repaired += try repairTouchedFolders(&seen, listKnown: true)
         let foldersChanged = try catalog.dirtyMailboxCount(account: account) > 0
         var destroyedFolders: [String] = []
         if foldersChanged { destroyedFolders = try reconcileFolders() }
@@ -27,7 +29,74 @@ struct MaildirView {
         }
         for folder in destroyedFolders { removeFolderIfOurs(folder) }
         if foldersChanged { try catalog.clearDirtyMailboxes(account: account) }
+        // Folders seen for the first time (new, or a catalog rebuilt over an old view) are listed
+        // now; the ones we just changed ourselves only get their new signature.
+        counts.repaired += try repairTouchedFolders(&seen, listKnown: false)
+        if counts.repaired > 0 {
+            while true {
+                let ids = try catalog.dirtyEmails(account: account)
+                if ids.isEmpty { break }
+                try renderEmails(ids, &counts)
+            }
+            counts.repaired += try repairTouchedFolders(&seen, listKnown: false)
+        }
         return counts
+    }
+
+    // MARK: Foreign changes
+
+    /// The mirror is read-only for users: a folder whose cur/ or new/ changed since jmirror last
+    /// left it is listed, files named like ours that the catalog does not name are removed (a
+    /// reader's renamed copy, a stale file of a lost catalog: they are hard links, nothing is
+    /// lost), and messages whose files are missing are journalled to be linked again. Files with
+    /// other names are never touched (`check` reports them).
+    private func repairTouchedFolders(_ seen: inout [String: String], listKnown: Bool) throws -> Int {
+        var fixes = 0
+        var now: [String: String] = [:]
+        for folder in Set(try catalog.renderedFolders(account: account).values) {
+            let sig = signature(folder)
+            if seen[folder] == nil || (listKnown && seen[folder] != sig) {
+                fixes += try repair(folder)
+                now[folder] = signature(folder)
+            } else {
+                now[folder] = sig
+            }
+        }
+        if now != seen {
+            try catalog.setFolderSignatures(account: account, now)
+            seen = now
+        }
+        return fixes
+    }
+
+    private func signature(_ folder: String) -> String {
+        let dir = folder.isEmpty ? root : root + "/" + folder
+        return ["cur", "new"].map { sub -> String in
+            var st = stat()
+            guard stat(dir + "/" + sub, &st) == 0 else { return "-" }
+            return "\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec).\(st.st_ino)"
+        }.joined(separator: "/")
+    }
+
+    private func repair(_ folder: String) throws -> Int {
+        let prefix = folder.isEmpty ? "" : folder + "/"
+        try ensureMaildir(folder)
+        let expected = try catalog.renderedPaths(account: account, folder: folder)
+        var present = Set<String>()
+        var fixes = 0
+        for sub in ["cur", "new"] {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: root + "/" + prefix + sub)) ?? [] {
+                let rel = prefix + sub + "/" + name
+                if expected[rel] != nil {
+                    present.insert(rel)
+                } else if name.hasPrefix("jmap-"), unlink(root + "/" + rel) == 0 {
+                    fixes += 1
+                }
+            }
+        }
+        let missing = Set(expected.filter { !present.contains($0.key) }.map(\.value))
+        try catalog.markEmailsDirty(account: account, ids: Array(missing))
+        return fixes + missing.count
     }
 
     // MARK: Folders

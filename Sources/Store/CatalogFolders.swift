@@ -1,0 +1,63 @@
+import Foundation
+import GRDB
+
+// What jmirror last left in each Maildir folder, as the mtimes of its cur/ and new/: when they
+// differ at the next run, someone else (a mail reader, a user, a lost catalog) changed the folder,
+// and the view lists it and converges it back to the catalog.
+extension Catalog {
+    static func registerFolders(_ m: inout DatabaseMigrator) {
+        m.registerMigration("v6: folder signatures") { db in
+            try db.execute(sql: """
+                CREATE TABLE folder_seen(account TEXT NOT NULL, folder TEXT NOT NULL, signature TEXT NOT NULL,
+                    PRIMARY KEY(account, folder));
+                """)
+        }
+    }
+
+    public func folderSignatures(account: String) throws -> [String: String] {
+        try pool.read { db in
+            var out: [String: String] = [:]
+            for r in try Row.fetchAll(db, sql: "SELECT folder, signature FROM folder_seen WHERE account = ?", arguments: [account]) {
+                out[r[0]] = r[1]
+            }
+            return out
+        }
+    }
+
+    /// Replaces the account's signatures (folders no longer rendered are dropped).
+    public func setFolderSignatures(account: String, _ signatures: [String: String]) throws {
+        try pool.write { db in
+            try db.execute(sql: "DELETE FROM folder_seen WHERE account = ?", arguments: [account])
+            for (folder, sig) in signatures {
+                try db.execute(sql: "INSERT INTO folder_seen(account, folder, signature) VALUES (?, ?, ?)", arguments: [account, folder, sig])
+            }
+        }
+    }
+
+    /// The rendered files of one folder (`""` is the inbox at the root), path → email id. (SQLite's
+    /// substr counts code points, not bytes.)
+    public func renderedPaths(account: String, folder: String) throws -> [String: String] {
+        try pool.read { db in
+            var out: [String: String] = [:]
+            let rows: [Row]
+            if folder.isEmpty {
+                rows = try Row.fetchAll(db, sql: "SELECT path, email_id FROM rendered WHERE account = ? AND (path LIKE 'cur/%' OR path LIKE 'new/%')",
+                                        arguments: [account])
+            } else {
+                rows = try Row.fetchAll(db, sql: "SELECT path, email_id FROM rendered WHERE account = ? AND substr(path, 1, ?) = ?",
+                                        arguments: [account, folder.unicodeScalars.count + 1, folder + "/"])
+            }
+            for r in rows { out[r[0]] = r[1] }
+            return out
+        }
+    }
+
+    public func markEmailsDirty(account: String, ids: [String]) throws {
+        guard !ids.isEmpty else { return }
+        try pool.write { db in
+            for id in ids {
+                try db.execute(sql: "INSERT OR IGNORE INTO dirty_email(account, email_id) VALUES (?, ?)", arguments: [account, id])
+            }
+        }
+    }
+}
