@@ -80,11 +80,7 @@ public struct Checker {
     /// A damaged object leaves the store (so that a fetch can put the right bytes there) but is
     /// kept aside, since the server may no longer have it.
     private func quarantine(_ sha: String) throws {
-        let dir = store.root + "/.jmirror/damaged"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        guard rename(store.objects.path(sha), dir + "/" + sha) == 0 else {
-            throw StoreError(path: store.objects.path(sha), message: "cannot move aside: \(String(cString: strerror(errno)))")
-        }
+        try store.objects.moveAside(sha)
     }
 
     private func checkMaildir(_ account: String, _ result: inout Result) throws {

@@ -12,6 +12,39 @@ extension Catalog {
                     PRIMARY KEY(account, folder));
                 """)
         }
+        m.registerMigration("v7: scrub cursor") { db in
+            try db.execute(sql: "CREATE TABLE scrub(id INTEGER PRIMARY KEY CHECK (id = 1), cursor TEXT NOT NULL)")
+        }
+    }
+
+    /// The next objects of the rolling scrub: current messages' objects after `cursor` in SHA-256
+    /// order, up to `bytes`; wraps around at the end.
+    public func scrubBatch(bytes: Int64) throws -> [(sha256: String, size: Int64)] {
+        try pool.read { db in
+            let cursor = try String.fetchOne(db, sql: "SELECT cursor FROM scrub WHERE id = 1") ?? ""
+            var out: [(String, Int64)] = []
+            var taken = Set<String>()
+            var total: Int64 = 0
+            for pass in [cursor, ""] where total < bytes {
+                let rows = try Row.fetchCursor(db, sql: """
+                    SELECT DISTINCT sha256, size FROM email WHERE sha256 IS NOT NULL AND sha256 > ? ORDER BY sha256
+                    """, arguments: [pass])
+                while let r = try rows.next(), total < bytes {
+                    let sha: String = r[0]
+                    guard taken.insert(sha).inserted else { break }
+                    out.append((sha, r[1]))
+                    total += r[1]
+                }
+                if pass.isEmpty { break }
+            }
+            return out
+        }
+    }
+
+    public func setScrubCursor(_ sha256: String) throws {
+        try pool.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO scrub(id, cursor) VALUES (1, ?)", arguments: [sha256])
+        }
     }
 
     public func folderSignatures(account: String) throws -> [String: String] {

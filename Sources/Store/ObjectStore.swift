@@ -87,6 +87,22 @@ public struct ObjectStore: Sendable {
         throw StoreError.errno(temporaryDirectory, "create a temporary file")
     }
 
+    /// Where damaged objects are kept aside (the server may no longer have them):
+    /// `.jmirror/damaged/`.
+    public var damagedDirectory: String {
+        (((root as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent as NSString)
+            .appendingPathComponent("damaged")
+    }
+
+    /// Moves a damaged object out of the store, so that a fetch can put the right bytes there.
+    public func moveAside(_ sha256: String) throws {
+        try FileManager.default.createDirectory(atPath: damagedDirectory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        guard rename(path(sha256), damagedDirectory + "/" + sha256) == 0 || errno == ENOENT else {
+            throw StoreError.errno(path(sha256), "move aside")
+        }
+    }
+
     /// Leftovers of an interrupted run: never visible anywhere, safe to delete.
     public func removeTemporaryFiles() {
         for name in (try? FileManager.default.contentsOfDirectory(atPath: temporaryDirectory)) ?? [] {

@@ -129,7 +129,12 @@ public final class MailSync: @unchecked Sendable {
         } else {
             try await fullSync()
         }
-        // Objects found missing while rendering are fetched again in this same run.
+        // A run that changed something re-hashes a share of the store; damaged objects, and
+        // objects found missing while rendering, are fetched again in this same run.
+        if summary.created + summary.updated + summary.moved + summary.destroyed > 0 || summary.fullResync {
+            let damaged = try Scrub(store: store).run()
+            for sha in damaged { logger.warning("object \(sha) was damaged: moved to .jmirror/damaged/, fetching it again") }
+        }
         try await retryPendingBlobs()
         setPhase("contacts, calendars, scripts")
         try await items.finish()

@@ -246,6 +246,14 @@ struct MaildirView {
                         counts.renamed += 1
                         continue
                     }
+                    // Linking into a new place is where a damaged object would spread: a size that
+                    // differs from the message's is checked by its hash.
+                    if !sizeMatches(object, e.size), (try? SHA256Hasher.hex(ofFileAt: object))?.sha256 != sha {
+                        try objects.moveAside(sha)
+                        try catalog.markObjectDamaged(sha, reason: "object-damaged")
+                        counts.missingObjects += 1
+                        break
+                    }
                     unlink(full)  // a stale file at our name (from an interrupted run) is replaced
                     guard link(object, full) == 0 else {
                         throw StoreError(path: full, message: "cannot link \(object): \(String(cString: strerror(errno)))")
@@ -259,6 +267,11 @@ struct MaildirView {
             }
         }
         try catalog.finishRendered(account: account, removed: removed, done: ids)
+    }
+
+    private func sizeMatches(_ path: String, _ size: Int) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && Int(st.st_size) == size
     }
 
     /// Puts a missing object back from a Maildir file of ours that still has its exact bytes.

@@ -1,3 +1,4 @@
+import Digest
 import Foundation
 import JMAP
 import Store
@@ -65,6 +66,43 @@ extension Integration {
             _ = try await mirror.sync(account)
             #expect(try mirror.snapshot() == (try await account.expectedMaildir()))
             #expect(mirror.files().count == 6)
+        }
+
+        @Test("a damaged object is found by the next sync that changes something, moved aside, and fetched again in that run")
+        func scrub() async throws {
+            let account = try await ServerAccount.fresh(server, prefix: "sc")
+            let inbox = try await account.mailboxId(role: "inbox")
+            let other = try #require(try await account.setMailbox(create: "Other"))
+            var ids: [String] = []
+            for i in 0..<3 { ids.append(try await account.importMessage(sampleMessage("s\(i)", body: "body \(i)"), mailboxIds: [inbox])) }
+            let mirror = try TestMirror()
+            _ = try await mirror.sync(account)
+            let expected = try mirror.snapshot()
+            let shas = Array(expected[""] ?? []).map { String($0.prefix(64)) }.sorted()
+            func object(_ sha: String) -> String { mirror.dir + "/.jmirror/objects/sha256/\(sha.prefix(2))/\(sha)" }
+
+            // A flipped bit, same size: nothing links it anew, the rolling scrub finds it.
+            try flipByte(object(shas[0]), at: 20)
+            try await account.importMessage(sampleMessage("trigger"), mailboxIds: [inbox])
+            let s1 = try await mirror.sync(account)
+            #expect(s1.failed.isEmpty)
+            #expect(try SHA256Hasher.hex(ofFileAt: object(shas[0])).sha256 == shas[0])
+            #expect(FileManager.default.fileExists(atPath: mirror.dir + "/.jmirror/damaged/" + shas[0]))
+            #expect(try mirror.snapshot() == (try await account.expectedMaildir()))
+
+            // A truncated object about to be linked into another folder: its size gives it away.
+            let victim = try #require(ids.first { id in
+                (try? FileManager.default.contentsOfDirectory(atPath: mirror.mailRoot + "/cur"))?.contains { $0.hasPrefix("jmap-\(id):") } == true
+            })
+            let file = try #require(try FileManager.default.contentsOfDirectory(atPath: mirror.mailRoot + "/cur").first { $0.hasPrefix("jmap-\(victim):") })
+            let sha = try SHA256Hasher.hex(ofFileAt: mirror.mailRoot + "/cur/" + file).sha256
+            chmod(object(sha), 0o600)
+            truncate(object(sha), 10)
+            try await account.updateEmail(victim, ["mailboxIds/\(other)": true])
+            let s2 = try await mirror.sync(account)
+            #expect(s2.failed.isEmpty)
+            #expect(try SHA256Hasher.hex(ofFileAt: object(sha)).sha256 == sha)
+            #expect(try mirror.snapshot() == (try await account.expectedMaildir()))
         }
     }
 }
