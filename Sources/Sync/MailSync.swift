@@ -146,6 +146,11 @@ public final class MailSync: @unchecked Sendable {
         summary.messages = try catalog.emailCount(account: name)
         summary.apiRequests = await client.requestCount - requestsBefore
         summary.seconds = Date().timeIntervalSince(started)
+        logger.info("\(name): done", metadata: [
+            "created": "\(summary.created)", "updated": "\(summary.updated)", "moved": "\(summary.moved)",
+            "destroyed": "\(summary.destroyed)", "blobs": "\(summary.blobsDownloaded)", "bytes": "\(summary.bytesDownloaded)",
+            "requests": "\(summary.apiRequests)", "fullListing": "\(summary.fullResync)", "seconds": "\(summary.seconds)",
+        ])
         return summary
     }
 
@@ -454,9 +459,14 @@ public final class MailSync: @unchecked Sendable {
     // MARK: Progress
 
     func setPhase(_ phase: String) {
-        let p = progressLock.withLock { () -> SyncProgress in
+        let (p, previous) = progressLock.withLock { () -> (SyncProgress, String) in
+            let previous = progress.phase
             progress.phase = phase
-            return progress
+            return (progress, previous)
+        }
+        // `-v` says what each phase did, with the time stamps of the log lines.
+        if phase != previous {
+            logger.info("\(name): \(phase)", metadata: ["after": "\(previous)", "messages": "\(p.messagesDone)/\(p.messagesTotal)"])
         }
         onProgress(p)
     }
