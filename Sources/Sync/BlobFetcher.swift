@@ -19,6 +19,10 @@ struct BlobFetcher {
     let maxObjectsInGet: Int
     /// Blobs up to this size go by `Blob/get`; batches hold about this much.
     var smallLimit = 1 << 20
+    /// Ask the server for the SHA-256 of unknown blobs first, and download only those the store
+    /// lacks: set for an account whose catalog is empty while the store is not (a lost catalog, or
+    /// a second account of a mirror). One small request per batch of ids; the data is not sent.
+    var digestsFirst = false
     /// 1 MB, not 2: with four in flight, peak memory at 10k messages went from 68–73 MB to 55 MB
     /// (with 1,000-message chunks and two malloc arenas) at the same speed, measured on Cyrus.
     var batchBytes = 1 << 20
@@ -57,6 +61,12 @@ struct BlobFetcher {
             if let sha = known[item.blobId], objects.contains(sha) { result.sha256[item.blobId] = sha } else { todo.append(item) }
         }
         if todo.isEmpty { return result }
+        if digestsFirst, blobCapability != nil {
+            let stored = try await storedByDigest(todo)
+            result.sha256.merge(stored) { a, _ in a }
+            todo.removeAll { stored[$0.blobId] != nil }
+            if todo.isEmpty { return result }
+        }
         var batches: [[Item]] = []
         var current: [Item] = []
         var currentBytes = 0
@@ -162,6 +172,31 @@ struct BlobFetcher {
             try commit(landed)
         }
         return r
+    }
+
+    /// Blob id → SHA-256 for the items whose bytes the store already holds, by the digests the
+    /// server reports (RFC 9404 `digest:sha-256`, base64). A server that gives none makes this a
+    /// no-op: everything is then downloaded as usual.
+    private func storedByDigest(_ items: [Item]) async throws -> [String: String] {
+        var out: [String: String] = [:]
+        var landed: [(String, String, Int)] = []
+        for start in stride(from: 0, to: items.count, by: max(1, maxObjectsInGet)) {
+            let chunk = Array(items[start..<min(start + max(1, maxObjectsInGet), items.count)])
+            var request = Request(using: [blobCapability!])
+            let call = request.add("Blob/get", ["accountId": .string(accountId), "ids": .strings(chunk.map(\.blobId)),
+                                                "properties": ["digest:sha-256", "size"]])
+            guard let args = try? await client.send(request).result(of: call) else { return out }
+            for entry in args["list"]?.arrayValue ?? [] {
+                guard let id = entry["id"]?.stringValue, let b64 = entry["digest:sha-256"]?.stringValue,
+                      let raw = Data(base64Encoded: b64), raw.count == 32 else { continue }
+                let sha = SHA256Hasher.hex([UInt8](raw))
+                guard objects.contains(sha) else { continue }
+                out[id] = sha
+                landed.append((id, sha, entry["size"]?.intValue ?? 0))
+            }
+        }
+        if !landed.isEmpty { try commit(landed) }
+        return out
     }
 
     private func commit(_ landed: [(String, String, Int)]) throws {

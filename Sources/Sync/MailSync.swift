@@ -72,6 +72,7 @@ public final class MailSync: @unchecked Sendable {
     /// Everything besides mail; its first round rides in the first mail delta request.
     var items: ItemSync?
     var itemsPlanned = false
+    var digestsFirst = false
     let progressLock = NSLock()
     nonisolated(unsafe) var progress: SyncProgress
 
@@ -119,6 +120,10 @@ public final class MailSync: @unchecked Sendable {
         self.items = items
         summary.notOnServer = ItemSync.missingKinds(support)
         store.objects.removeTemporaryFiles()
+        // An account with no mail in the catalog while the store holds objects (a lost catalog, a
+        // second account): reuse what is stored, by digest, instead of downloading it again.
+        digestsFirst = try store.catalog.emailCount(account: name) == 0
+            && !((try? FileManager.default.contentsOfDirectory(atPath: store.objects.root)) ?? []).isEmpty
         _ = try view.render()  // finish whatever an interrupted run left in the journal
         try itemViews.render()
 
@@ -266,8 +271,9 @@ public final class MailSync: @unchecked Sendable {
         guard !need.isEmpty else { return rows }
         setPhase("fetching")
         addTotals(messages: need.count, bytes: need.reduce(0) { $0 + Int64($1.size) })
-        let fetcher = await BlobFetcher.forAccount(client: client, store: store, origin: origin, accountId: accountId,
+        var fetcher = await BlobFetcher.forAccount(client: client, store: store, origin: origin, accountId: accountId,
                                                    blobCapability: blobCapability)
+        fetcher.digestsFirst = digestsFirst
         let result = try await fetcher.fetch(need.map { .init(blobId: $0.blobId, size: $0.size) }) { [weak self] n, bytes in
             self?.advance(messages: n, bytes: bytes)
         }
