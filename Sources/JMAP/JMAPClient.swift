@@ -265,7 +265,7 @@ public actor JMAPClient {
 
     /// Streams a blob into a new temporary file in `directory`, hashing it on the way.
     public func download(accountId: String, blobId: String, into directory: String,
-                         type: String = "application/octet-stream") async throws -> DownloadedBlob {
+                         type: String = "application/octet-stream", expectedSize: Int? = nil) async throws -> DownloadedBlob {
         guard let url = session.downloadURL(accountId: accountId, blobId: blobId, type: type) else {
             throw JMAPError.invalidResponse(context: "Session", reason: "downloadUrl does not expand to a URL")
         }
@@ -282,7 +282,7 @@ public actor JMAPClient {
             close(fd)
             if !keep { unlink(path) }
         }
-        let request = HTTPRequest(method: "GET", url: url, credentials: credentials)
+        let request = HTTPRequest(method: "GET", url: url, credentials: credentials, expectedBytes: expectedSize ?? 1 << 30)
         let transport = self.transport
         let response = try await requestLimiter.withPermit {
             try await JMAPClient.perform(transport, request, sink: .file(descriptor: fd))
@@ -314,7 +314,8 @@ public actor JMAPClient {
             throw JMAPError.invalidResponse(context: "Session", reason: "uploadUrl does not expand to a URL")
         }
         let request = HTTPRequest(method: "POST", url: url, headers: [("Accept", "application/json")],
-                                  body: .file(path: path, contentType: type), credentials: credentials)
+                                  body: .file(path: path, contentType: type), credentials: credentials,
+                                  expectedBytes: Int(st.st_size))
         let transport = self.transport
         let response = try await uploadLimiter.withPermit {
             try await JMAPClient.perform(transport, request, sink: .memory(limit: 1 << 20))

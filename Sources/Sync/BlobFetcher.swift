@@ -114,7 +114,7 @@ struct BlobFetcher {
         var r = Result()
         do {
             let blob = try await client.download(accountId: accountId, blobId: item.blobId, into: objects.temporaryDirectory,
-                                                 type: "message/rfc822")
+                                                 type: "message/rfc822", expectedSize: item.size > 0 ? item.size : nil)
             chmod(blob.temporaryPath, 0o400)  // objects are read-only, like the batched ones
             try objects.adopt(temporaryPath: blob.temporaryPath, sha256: blob.sha256)
             try commit([(item.blobId, blob.sha256, Int(blob.size))])

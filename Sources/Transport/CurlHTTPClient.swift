@@ -12,6 +12,14 @@ public struct TransportOptions: Sendable {
     /// A timed-out request is tried again this many times at most (other connection errors get
     /// the full retry policy): with the defaults a stalled server fails a run within about a minute.
     public var timeoutRetries = 1
+    /// Whatever its speed, a request ends within `idleTimeout × 10` plus its expected bytes at
+    /// `deadlineRate` bytes a second (a server that sends just above the low-speed limit forever).
+    public var deadlineRate = 16 * 1024
+
+    /// The total deadline of a request, in seconds.
+    public func deadline(expectedBytes: Int?) -> Double {
+        idleTimeout * 10 + Double(expectedBytes ?? 0) / Double(max(1, deadlineRate))
+    }
     /// Transfers in flight at once through this client, whatever their kind.
     public var maxInFlight: Int = 8
     public var maxConnectionsPerHost: Int = 8

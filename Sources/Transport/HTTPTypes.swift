@@ -22,9 +22,13 @@ public struct HTTPRequest: Sendable {
     public var body: RequestBody
     public var credentials: Credentials
     public var followRedirects: Bool
+    /// Bytes this request is expected to move (an upload's file, a blob's size): its total
+    /// deadline grows with it. Nil: a bounded request (JSON), which gets the base deadline.
+    public var expectedBytes: Int?
 
     public init(method: String = "GET", url: URL, headers: [(String, String)] = [], body: RequestBody = .none,
-                credentials: Credentials = .none, followRedirects: Bool = true) {
+                credentials: Credentials = .none, followRedirects: Bool = true, expectedBytes: Int? = nil) {
+        self.expectedBytes = expectedBytes
         self.method = method
         self.url = url
         self.headers = headers

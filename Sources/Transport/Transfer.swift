@@ -68,6 +68,7 @@ final class Transfer: @unchecked Sendable {
         jm_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(options.connectTimeout * 1000))
         // An idle transfer (under 1 byte/s for idleTimeout) is abandoned; a long, moving one is not.
         jm_easy_setopt_long(easy, CURLOPT_LOW_SPEED_LIMIT, options.lowSpeedLimit)
+        jm_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, Int(options.deadline(expectedBytes: request.expectedBytes) * 1000))
         jm_easy_setopt_long(easy, CURLOPT_LOW_SPEED_TIME, Int(options.idleTimeout))
         jm_easy_setopt_long(easy, CURLOPT_SSL_VERIFYPEER, 1)
         jm_easy_setopt_long(easy, CURLOPT_SSL_VERIFYHOST, 2)

@@ -92,6 +92,28 @@ extension Integration {
             #expect(j.code == 74 && j.value["kind"] == "local-io")
         }
 
+        @Test("a server that streams forever above the low-speed limit is ended by the total deadline (10 × timeout)")
+        func endlessStream() async throws {
+            let dir = try CLI.scratch("stream")
+            let (pid, port) = try await misbehaving(["stream"], in: dir)
+            defer { kill(pid, SIGKILL); _ = waitExit(pid) }
+            let cfg = config(dir, url: "http://127.0.0.1:\(port)/jmap/session")
+            try (try String(contentsOfFile: cfg, encoding: .utf8)).replacingOccurrences(of: "timeout = 5", with: "timeout = 1")
+                .write(toFile: cfg, atomically: true, encoding: .utf8)
+            chmod(cfg, 0o600)
+            let started = Date()
+            let r = try CLI(dir: dir, config: cfg).run(["sync"])
+            let elapsed = Date().timeIntervalSince(started)
+            #expect(r.code == 69 && elapsed < 40, "\(r.code) after \(elapsed) s: \(r.err)")
+        }
+
+        @Test("deadlines grow with the bytes a request moves")
+        func deadlines() {
+            let o = TransportOptions()
+            #expect(o.deadline(expectedBytes: nil) == 300)
+            #expect(o.deadline(expectedBytes: 16 * 1024 * 100) == 400)
+        }
+
         @Test("the defaults bound a stalled request: 30 s without 1 KB/s, retried once")
         func defaults() {
             let o = TransportOptions()

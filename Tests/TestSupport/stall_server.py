@@ -3,6 +3,7 @@
 
   stall_server.py silent    accepts connections, reads the request, never answers
   stall_server.py trickle   answers 200 with a large body, two bytes a second
+  stall_server.py stream    answers 200 with an endless body, 4 KB a second (above any low-speed limit)
   stall_server.py html      answers every request at once with a web page (a portal, a website)
   stall_server.py tls CERT KEY   a TLS server with that (self-signed) certificate, answering a web page
 """
@@ -28,6 +29,11 @@ def serve(conn):
         if mode in ("html", "tls"):
             page = b"<html><body>Welcome</body></html>"
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(page) + page)
+        elif mode == "stream":
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n")
+            while time.time() < deadline:
+                conn.sendall(b" " * 1024)
+                time.sleep(0.25)
         elif mode == "trickle":
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
             while time.time() < deadline:
