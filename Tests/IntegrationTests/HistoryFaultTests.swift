@@ -182,6 +182,15 @@ extension Integration {
             #expect(unknown.code == 64 && unknown.value["exitCode"]?.intValue == 64 && unknown.value["kind"] == "config")
             // (the sync above records no snapshot: nothing changed)
 
+            // A mirror root others can read gets a warning (jmirror creates it 0700).
+            var rootStat = stat()
+            stat(dir + "/mirror", &rootStat)
+            #expect(rootStat.st_mode & 0o077 == 0)
+            chmod(dir + "/mirror", 0o755)
+            text = try cli.run(["sync", "--quiet"])
+            #expect(text.code == 0 && text.err.contains("readable by other users"), "\(text.err)")
+            chmod(dir + "/mirror", 0o700)
+
             let version = try spawn([jmirrorBinary, "--version"], stdout: dir + "/version")
             #expect(waitExit(version) == 0 && ((try? String(contentsOfFile: dir + "/version", encoding: .utf8)) ?? "").hasPrefix("jmirror "))
 
