@@ -7,7 +7,14 @@ extension Catalog {
     /// next one, in one transaction. Without `force`, an account with no change since its last
     /// snapshot records nothing (nil).
     public func recordSnapshot(account: String, tags: [String], time: Date = Date(), force: Bool) throws -> SnapshotRow? {
-        try pool.write { db in
+        // A quiet sync must not pay for a write transaction (and its fsync) to learn that.
+        if !force {
+            let changed = try pool.read { db in
+                try Bool.fetchOne(db, sql: "SELECT changed FROM history WHERE account = ?", arguments: [account]) ?? false
+            }
+            guard changed else { return nil }
+        }
+        return try pool.write { db in
             let gen = try Catalog.workingGeneration(db, account)
             let changed = try Bool.fetchOne(db, sql: "SELECT changed FROM history WHERE account = ?", arguments: [account]) ?? false
             guard changed || force else { return nil }
