@@ -55,5 +55,17 @@ echo
 echo "\$ jmirror --config $base/config.toml sync --json     # nothing changed: one request, no download"
 "$bin" --config "$base/config.toml" sync --json
 echo
+echo "Every sync that changed something left a snapshot:"
+echo "\$ jmirror --config $base/config.toml snapshots"
+"$bin" --config "$base/config.toml" snapshots
+echo
+echo "\$ jmirror --config $base/config.toml restore demo@latest --to $base/restored"
+rm -rf "$base/restored"
+"$bin" --config "$base/config.toml" restore demo@latest --to "$base/restored"
+echo
+echo "\$ jmirror --config $base/config.toml archive export demo@latest -o $base/demo.tar.zst && jmirror archive verify $base/demo.tar.zst"
+"$bin" --config "$base/config.toml" archive export demo@latest -o "$base/demo.tar.zst"
+"$bin" archive verify "$base/demo.tar.zst"
+echo
 echo "The demo server is still running. Try: $bin --config $base/config.toml doctor --json"
 echo "Stop it with: bash contrib/test-server/stop.sh $base/server"
