@@ -16,7 +16,8 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
-        .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        // Headers only: libarchive itself is loaded with dlopen when an archive is used (shim.h).
+        .systemLibrary(name: "CArchive", providers: [.apt(["libarchive-dev"])]),
         .target(name: "Digest", dependencies: ["CCrypto"]),
         .target(name: "Transport", dependencies: [
             "CCurl", "Digest", .product(name: "Logging", package: "swift-log"),

@@ -21,44 +21,47 @@ final class TarWriter {
 
     /// `fd`: an open file (or standard output), written in order, never seeked.
     init(fd: Int32) throws {
-        guard let a = archive_write_new(), let e = archive_entry_new() else { throw ArchiveError(.io, "libarchive: out of memory") }
+        guard jm_archive_available() != 0 else { throw ArchiveError(.io, TarWriter.missingLibrary) }
+        guard let a = jm_archive_write_new(), let e = jm_archive_entry_new() else { throw ArchiveError(.io, "libarchive: out of memory") }
         self.a = a
         entry = e
-        guard archive_write_add_filter_zstd(a) == ARCHIVE_OK,
+        guard jm_archive_write_add_filter_zstd(a) == ARCHIVE_OK,
               // Measured at 10k messages (contrib/bench/history.sh, median of 5): level 3 with two
               // threads took 2.14 s and 100 MB, level 1 with two threads 2.37 s and 55 MB (archive
               // 1% larger), tar --zstd 3.23 s. Multi-threaded zstd gives the same bytes whatever the
               // number of workers, so archives stay byte-identical across machines.
-              archive_write_set_filter_option(a, "zstd", "compression-level", "1") == ARCHIVE_OK,
-              archive_write_set_filter_option(a, "zstd", "threads", "2") == ARCHIVE_OK,
-              archive_write_set_format_pax_restricted(a) == ARCHIVE_OK,
-              archive_write_set_bytes_in_last_block(a, 1) == ARCHIVE_OK, archive_write_open_fd(a, fd) == ARCHIVE_OK else {
+              jm_archive_write_set_filter_option(a, "zstd", "compression-level", "1") == ARCHIVE_OK,
+              jm_archive_write_set_filter_option(a, "zstd", "threads", "2") == ARCHIVE_OK,
+              jm_archive_write_set_format_pax_restricted(a) == ARCHIVE_OK,
+              jm_archive_write_set_bytes_in_last_block(a, 1) == ARCHIVE_OK, jm_archive_write_open_fd(a, fd) == ARCHIVE_OK else {
             throw ArchiveError(.io, "cannot start the archive: " + TarWriter.message(a))
         }
     }
 
     deinit {
-        archive_entry_free(entry)
-        archive_write_free(a)
+        jm_archive_entry_free(entry)
+        jm_archive_write_free(a)
     }
 
+    static let missingLibrary = "libarchive (libarchive.so.13) cannot be loaded: install Debian's libarchive13"
+
     static func message(_ a: OpaquePointer) -> String {
-        archive_error_string(a).map { String(cString: $0) } ?? "unknown libarchive error"
+        jm_archive_error_string(a).map { String(cString: $0) } ?? "unknown libarchive error"
     }
 
     private func header(_ path: String, size: Int64, mtime: Int = 0) throws {
-        archive_entry_clear(entry)
-        archive_entry_set_pathname(entry, path)
-        archive_entry_set_size(entry, size)
-        archive_entry_set_filetype(entry, jm_ae_ifreg)
-        archive_entry_set_perm(entry, 0o644)
-        archive_entry_set_mtime(entry, mtime, 0)
-        guard archive_write_header(a, entry) == ARCHIVE_OK else { throw ArchiveError(.io, "\(path): " + TarWriter.message(a)) }
+        jm_archive_entry_clear(entry)
+        jm_archive_entry_set_pathname(entry, path)
+        jm_archive_entry_set_size(entry, size)
+        jm_archive_entry_set_filetype(entry, jm_ae_ifreg)
+        jm_archive_entry_set_perm(entry, 0o644)
+        jm_archive_entry_set_mtime(entry, mtime, 0)
+        guard jm_archive_write_header(a, entry) == ARCHIVE_OK else { throw ArchiveError(.io, "\(path): " + TarWriter.message(a)) }
     }
 
     private func write(_ buffer: UnsafeRawBufferPointer, _ path: String) throws {
         guard let base = buffer.baseAddress, buffer.count > 0 else { return }
-        guard archive_write_data(a, base, buffer.count) == buffer.count else {
+        guard jm_archive_write_data(a, base, buffer.count) == buffer.count else {
             throw ArchiveError(.io, "\(path): " + TarWriter.message(a))
         }
     }
@@ -89,7 +92,7 @@ final class TarWriter {
     }
 
     func close() throws {
-        guard archive_write_close(a) == ARCHIVE_OK else { throw ArchiveError(.io, "cannot finish the archive: " + TarWriter.message(a)) }
+        guard jm_archive_write_close(a) == ARCHIVE_OK else { throw ArchiveError(.io, "cannot finish the archive: " + TarWriter.message(a)) }
     }
 }
 
@@ -99,27 +102,28 @@ final class TarReader {
     let name: String
 
     init(fd: Int32, name: String) throws {
-        guard let a = archive_read_new() else { throw ArchiveError(.io, "libarchive: out of memory") }
+        guard jm_archive_available() != 0 else { throw ArchiveError(.io, TarWriter.missingLibrary) }
+        guard let a = jm_archive_read_new() else { throw ArchiveError(.io, "libarchive: out of memory") }
         self.a = a
         self.name = name
-        archive_read_support_filter_all(a)
-        archive_read_support_format_all(a)
-        guard archive_read_open_fd(a, fd, 256 * 1024) == ARCHIVE_OK else {
+        jm_archive_read_support_filter_all(a)
+        jm_archive_read_support_format_all(a)
+        guard jm_archive_read_open_fd(a, fd, 256 * 1024) == ARCHIVE_OK else {
             throw ArchiveError(.damaged, "\(name): damaged, truncated or not an archive (\(TarWriter.message(a)))")
         }
     }
 
-    deinit { archive_read_free(a) }
+    deinit { jm_archive_read_free(a) }
 
     /// The next entry's path, size and mtime, or nil at the end.
     func next() throws -> (path: String, size: Int64, mtime: Int)? {
         var e: OpaquePointer?
-        let r = archive_read_next_header(a, &e)
+        let r = jm_archive_read_next_header(a, &e)
         if r == ARCHIVE_EOF { return nil }
         guard r == ARCHIVE_OK || r == ARCHIVE_WARN, let e else {
             throw ArchiveError(.damaged, "\(name): damaged or truncated archive (\(TarWriter.message(a)))")
         }
-        return (archive_entry_pathname(e).map { String(cString: $0) } ?? "", archive_entry_size(e), archive_entry_mtime(e))
+        return (jm_archive_entry_pathname(e).map { String(cString: $0) } ?? "", jm_archive_entry_size(e), jm_archive_entry_mtime(e))
     }
 
     /// The current entry's data, piece by piece.
@@ -127,7 +131,7 @@ final class TarReader {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
         defer { buffer.deallocate() }
         while true {
-            let n = archive_read_data(a, buffer.baseAddress, buffer.count)
+            let n = jm_archive_read_data(a, buffer.baseAddress, buffer.count)
             if n == 0 { return }
             guard n > 0 else { throw ArchiveError(.damaged, "\(name): damaged or truncated archive (\(TarWriter.message(a)))") }
             try body(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
