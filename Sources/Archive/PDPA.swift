@@ -53,7 +53,7 @@ public struct PDPAExporter {
         // Mail: a folder per mailbox, named by the path of names from the top; UIDs 1…n by receivedAt.
         let nodes = state.mailboxNodes()
         var folders: [String: String] = [:]
-        for id in nodes.keys { folders[id] = "mail/" + path(id, nodes) }
+        for id in nodes.keys { folders[id] = "mail/" + path(id, nodes, in: state) }
         var members: [String: [VersionRow]] = [:]
         for e in state.emails.values { for m in e.mailboxIds { members[m, default: []].append(e) } }
         for (id, node) in nodes {
@@ -148,15 +148,8 @@ public struct PDPAExporter {
 
     /// The inbox is `INBOX`; every other folder is the path of its names, each made a safe
     /// directory name (`/`, `%` and control characters as `%XX`, `.` and `..` escaped).
-    func path(_ id: String, _ nodes: [String: MailboxNode]) -> String {
-        var names: [String] = []
-        var cursor = nodes[id]
-        var seen = Set<String>()
-        while let c = cursor, seen.insert(c.id).inserted {
-            names.insert(c.role == "inbox" ? "INBOX" : PDPAExporter.component(c.name), at: 0)
-            cursor = c.parentId.flatMap { nodes[$0] }
-        }
-        return names.joined(separator: "/")
+    func path(_ id: String, _ nodes: [String: MailboxNode], in state: AccountState) -> String {
+        state.lineage(id, nodes).map { $0.role == "inbox" ? "INBOX" : PDPAExporter.component($0.name) }.joined(separator: "/")
     }
 
     static func component(_ name: String) -> String {

@@ -115,11 +115,7 @@ public struct Checker {
     private func checkVdirs(_ account: String, _ result: inout Result) throws {
         let state = try AccountState.load(store.catalog, account: account, snapshot: nil)
         let dirty = try store.catalog.dirtyViews(account: account)
-        let blobs = state.items.values.flatMap(\.values).reduce(into: [String: String]()) { $0.merge($1.blobs) { a, _ in a } }
-        var byType: [String: [String: JSONValue]] = [:]
-        for (type, rows) in state.items { byType[type] = rows.compactMapValues { try? JSONValue.decode($0.json) } }
-        let objects = store.objects
-        let layout = VdirLayout(objects: byType) { id in blobs[id].flatMap { FileManager.default.contents(atPath: objects.path($0)) } }
+        let layout = state.vdirLayout(objects: store.objects)
         let base = store.root + "/" + account
         let views: [(DataKind, String, () throws -> [String: Data])] = [
             (.contacts, "contacts", { layout.contacts() }), (.calendars, "calendars", { layout.calendars() }),

@@ -41,11 +41,7 @@ public struct Restorer {
         var result = Result(account: state.account)
         let base = dir + "/" + state.account
         if only.contains(.mail) { try restoreMail(state, to: base + "/mail", &result) }
-        let blobs: [String: String] = state.items.values.flatMap(\.values).reduce(into: [:]) { $0.merge($1.blobs) { a, _ in a } }
-        let store = objects
-        var byType: [String: [String: JSONValue]] = [:]
-        for (type, rows) in state.items { byType[type] = rows.compactMapValues { try? JSONValue.decode($0.json) } }
-        let layout = VdirLayout(objects: byType) { id in blobs[id].flatMap { FileManager.default.contents(atPath: store.path($0)) } }
+        let layout = state.vdirLayout(objects: objects)
         var files: [String: Data] = [:]
         func add(_ prefix: String, _ f: [String: Data]) { for (k, v) in f { files[prefix + k] = v } }
         if only.contains(.contacts), state.has(DataKind.contacts) { add("contacts/", layout.contacts()) }

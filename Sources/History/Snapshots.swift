@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 import JMAP
 import Store
@@ -81,16 +82,30 @@ public struct AccountState: Sendable {
         }
     }
 
-    /// A mailbox's path as users read it: `Parent/Child`.
-    public func mailboxPath(_ id: String, _ nodes: [String: MailboxNode]) -> String {
-        var names: [String] = []
+    /// A mailbox and its ancestors, from the top-level one down (a cycle in the parents ends it).
+    public func lineage(_ id: String, _ nodes: [String: MailboxNode]) -> [MailboxNode] {
+        var out: [MailboxNode] = []
         var cursor = nodes[id]
         var seen = Set<String>()
         while let c = cursor, seen.insert(c.id).inserted {
-            names.insert(c.name, at: 0)
+            out.insert(c, at: 0)
             cursor = c.parentId.flatMap { nodes[$0] }
         }
+        return out
+    }
+
+    /// A mailbox's path as users read it: `Parent/Child`.
+    public func mailboxPath(_ id: String, _ nodes: [String: MailboxNode]) -> String {
+        let names = lineage(id, nodes).map(\.name)
         return names.isEmpty ? id : names.joined(separator: "/")
+    }
+
+    /// The state's contacts, calendars, scripts, identities and vacation as files, with the blobs
+    /// they name read from `objects`: the same layout as the live views.
+    public func vdirLayout(objects: ObjectStore) -> VdirLayout {
+        let blobs = items.values.flatMap(\.values).reduce(into: [String: String]()) { $0.merge($1.blobs) { a, _ in a } }
+        let byType = items.mapValues { rows in rows.compactMapValues { try? JSONValue.decode($0.json) } }
+        return VdirLayout(objects: byType) { id in blobs[id].flatMap { FileManager.default.contents(atPath: objects.path($0)) } }
     }
 
     /// Every object of the state, whatever its type.
