@@ -53,7 +53,6 @@ public struct Checker {
             result.objectsRead += 1
             result.bytesRead += actual.size
             if actual.sha256 != sha {
-                try quarantine(sha)
                 try report(sha, kind: "object-damaged", detail: "\(sha) reads as \(actual.sha256); moved to .jmirror/damaged/", &result)
             }
         }
@@ -66,21 +65,16 @@ public struct Checker {
         return result
     }
 
+    /// Marks the object (a damaged one is also moved aside) so that the next sync fetches it again.
     private func report(_ sha: String, kind: String, detail: String, _ result: inout Result) throws {
-        let users = try catalog(sha)
-        try store.catalog.markObjectDamaged(sha, reason: kind)
+        let users = try store.catalog.users(ofObject: sha).map { "\($0.account)/\($0.id)" }
+        if kind == "object-damaged" {
+            try store.catalog.condemn(sha, in: store.objects)
+        } else {
+            try store.catalog.markObjectDamaged(sha, reason: kind)
+        }
         result.problems.append(Problem(kind: kind, detail: detail + (users.isEmpty ? "" : "; the next sync fetches it again if the server still has it"),
                                        usedBy: users))
-    }
-
-    private func catalog(_ sha: String) throws -> [String] {
-        try store.catalog.users(ofObject: sha).map { "\($0.account)/\($0.id)" }
-    }
-
-    /// A damaged object leaves the store (so that a fetch can put the right bytes there) but is
-    /// kept aside, since the server may no longer have it.
-    private func quarantine(_ sha: String) throws {
-        try store.objects.moveAside(sha)
     }
 
     private func checkMaildir(_ account: String, _ result: inout Result) throws {

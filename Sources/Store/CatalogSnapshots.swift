@@ -163,6 +163,15 @@ extension Catalog {
         }
     }
 
+    /// A damaged object leaves the store (so that a fetch can put the right bytes there) but is
+    /// kept aside in `.jmirror/damaged/`, since the server may no longer have it; its messages
+    /// are marked as not fetched. What `check`, the sync's scrub and the Maildir view all do.
+    @discardableResult
+    public func condemn(_ sha256: String, in objects: ObjectStore) throws -> [String: [String]] {
+        try objects.moveAside(sha256)
+        return try markObjectDamaged(sha256, reason: "object-damaged")
+    }
+
     /// Objects marked damaged that are stored again (fetched by a sync): no longer damaged.
     public func clearRepairedDamage(present: (String) -> Bool) throws {
         try pool.write { db in

@@ -249,8 +249,7 @@ struct MaildirView {
                     // Linking into a new place is where a damaged object would spread: a size that
                     // differs from the message's is checked by its hash.
                     if !sizeMatches(object, e.size), (try? SHA256Hasher.hex(ofFileAt: object))?.sha256 != sha {
-                        try objects.moveAside(sha)
-                        try catalog.markObjectDamaged(sha, reason: "object-damaged")
+                        try catalog.condemn(sha, in: objects)
                         counts.missingObjects += 1
                         break
                     }

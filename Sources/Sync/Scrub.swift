@@ -19,15 +19,10 @@ struct Scrub {
         var damaged: [String] = []
         for (sha, _) in batch {
             guard let actual = try? SHA256Hasher.hex(ofFileAt: store.objects.path(sha)).sha256, actual != sha else { continue }
-            try Scrub.condemn(sha, store: store)
+            try store.catalog.condemn(sha, in: store.objects)
             damaged.append(sha)
         }
         if let last = batch.last?.sha256 { try store.catalog.setScrubCursor(last) }
         return damaged
-    }
-
-    static func condemn(_ sha: String, store: MirrorStore) throws {
-        try store.objects.moveAside(sha)
-        try store.catalog.markObjectDamaged(sha, reason: "object-damaged")
     }
 }
