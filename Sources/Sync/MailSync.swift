@@ -120,16 +120,17 @@ public final class MailSync: @unchecked Sendable {
         self.items = items
         summary.notOnServer = ItemSync.missingKinds(support)
         store.objects.removeTemporaryFiles()
-        // An account with no mail in the catalog while the store holds objects (a lost catalog, a
-        // second account): reuse what is stored, by digest, instead of downloading it again.
-        digestsFirst = try store.catalog.emailCount(account: name) == 0
-            && !((try? FileManager.default.contentsOfDirectory(atPath: store.objects.root)) ?? []).isEmpty
+        let catalog = store.catalog
+        let mailboxState = try catalog.state(account: name, type: "Mailbox"), emailState = try catalog.state(account: name, type: "Email")
+        // An account never synced here while the store holds objects (a lost catalog, a second
+        // account): reuse what is stored, by digest, instead of downloading it again. Decided
+        // from the state strings already read, so a quiet sync pays nothing for it.
+        digestsFirst = emailState == nil && !((try? FileManager.default.contentsOfDirectory(atPath: store.objects.root)) ?? []).isEmpty
         _ = try view.render()  // finish whatever an interrupted run left in the journal
         try itemViews.render()
 
         try await retryPendingBlobs()
-        let catalog = store.catalog
-        if let ms = try catalog.state(account: name, type: "Mailbox"), let es = try catalog.state(account: name, type: "Email") {
+        if let ms = mailboxState, let es = emailState {
             try await deltaSync(mailboxState: ms, emailState: es)
         } else {
             try await fullSync()

@@ -22,25 +22,31 @@ struct MaildirView {
         let foldersChanged = try catalog.dirtyMailboxCount(account: account) > 0
         var destroyedFolders: [String] = []
         if foldersChanged { destroyedFolders = try reconcileFolders() }
-        while true {
-            let ids = try catalog.dirtyEmails(account: account)
-            if ids.isEmpty { break }
-            try renderEmails(ids, &counts)
-        }
+        let rendered = try drainJournal(&counts)
         for folder in destroyedFolders { removeFolderIfOurs(folder) }
         if foldersChanged { try catalog.clearDirtyMailboxes(account: account) }
+        // A render that did nothing (a quiet sync) has nothing more to look at.
+        guard foldersChanged || rendered > 0 else { return counts }
         // Folders seen for the first time (new, or a catalog rebuilt over an old view) are listed
         // now; the ones we just changed ourselves only get their new signature.
-        counts.repaired += try repairTouchedFolders(&seen, listKnown: false)
-        if counts.repaired > 0 {
-            while true {
-                let ids = try catalog.dirtyEmails(account: account)
-                if ids.isEmpty { break }
-                try renderEmails(ids, &counts)
-            }
+        let repaired = try repairTouchedFolders(&seen, listKnown: false)
+        if repaired > 0 {
+            counts.repaired += repaired
+            _ = try drainJournal(&counts)
             counts.repaired += try repairTouchedFolders(&seen, listKnown: false)
         }
         return counts
+    }
+
+    /// Renders every journalled message; returns how many there were.
+    private func drainJournal(_ counts: inout Counts) throws -> Int {
+        var n = 0
+        while true {
+            let ids = try catalog.dirtyEmails(account: account)
+            if ids.isEmpty { return n }
+            n += ids.count
+            try renderEmails(ids, &counts)
+        }
     }
 
     // MARK: Foreign changes
