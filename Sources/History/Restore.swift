@@ -133,7 +133,7 @@ public struct Restorer {
 extension AccountState {
     /// Whether the state holds any object of this kind's types (a kind the server never offered
     /// gets no files, as in the live mirror).
-    func has(_ kind: DataKind) -> Bool { kind.types.contains { items[$0] != nil } }
+    public func has(_ kind: DataKind) -> Bool { kind.types.contains { items[$0] != nil } }
 }
 
 @_silgen_name("syncfs")

@@ -46,4 +46,10 @@ public enum UTCDate {
         let seconds = days * 86400 + h * 3600 + mi * 60 + sec - offset
         return Date(timeIntervalSince1970: Double(seconds) + fraction)
     }
+
+    /// `2024-03-01T10:00:00Z`: whole seconds, UTC, as JMAP servers write it.
+    public static func format(_ date: Date) -> String {
+        let f = Date.ISO8601FormatStyle(timeZone: .gmt)
+        return date.formatted(f)
+    }
 }

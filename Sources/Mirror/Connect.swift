@@ -4,6 +4,7 @@ import GRDB
 import History
 import JMAP
 import Logging
+import Replay
 import Store
 import Sync
 import Transport
@@ -56,6 +57,7 @@ public enum ErrorClassifier {
         switch error {
         case is ConfigError, is SecretError: return .usage
         case is SafetyGuardError: return .safetyGuard
+        case is ReplayError: return .usage
         case is StoreError: return .localIO
         case let e as HistoryError: return e.kind == .damaged ? .damaged : .usage
         case let e as ArchiveError:

@@ -135,6 +135,7 @@ public final class Catalog: Sendable {
         }
         registerHistory(&m)
         registerFolders(&m)
+        registerReplay(&m)
         return m
     }
 

@@ -170,6 +170,12 @@ final class ProgressLine: @unchecked Sendable {
         }
     }
 
+    /// A phase in words, for commands without counters.
+    func text(_ s: String) {
+        guard enabled else { return }
+        lock.withLock { FileHandle.standardError.write(Data("\r\u{1B}[K\(s)".utf8)) }
+    }
+
     func clear() {
         guard enabled else { return }
         lock.withLock { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }

@@ -1,0 +1,208 @@
+import Foundation
+import JMAP
+import Store
+
+/// Uploads and imports messages in batches within the target's limits, and records each one in
+/// the journal as soon as the server has it.
+struct MailImporter {
+    let target: ReplayTarget
+    let objects: ObjectStore
+    let catalog: Catalog
+    let progress: @Sendable (String) -> Void
+    /// Messages up to this size travel base64 inside the request (`Blob/upload`, one round trip
+    /// for upload and import); a batch holds about this many bytes of them.
+    var inlineLimit = 1 << 20
+    var batchBytes = 2 << 20
+
+    struct Outcome: Sendable {
+        var created = 0
+        /// Source SHA-256 → the target's id of a copy it already had (`alreadyExists`).
+        var existing: [(String, String)] = []
+        var refused: [Refusal] = []
+        var refusedShas: Set<String> = []
+        var droppedKeywords: [String: Int] = [:]
+
+        mutating func add(_ o: Outcome) {
+            created += o.created
+            existing += o.existing
+            refused += o.refused
+            refusedShas.formUnion(o.refusedShas)
+            droppedKeywords.merge(o.droppedKeywords, uniquingKeysWith: +)
+        }
+    }
+
+    func importAll(_ messages: [PlannedMessage], plan: MailboxPlan) async throws -> Outcome {
+        var outcome = Outcome()
+        var ready: [(PlannedMessage, [String])] = []
+        let maxBoxes = target.mailLimits.maxMailboxesPerEmail ?? Int.max
+        for m in messages.sorted(by: { ($0.receivedAt ?? .distantPast, $0.sha256) < ($1.receivedAt ?? .distantPast, $1.sha256) }) {
+            let ids = m.paths.compactMap { plan.idByPath[$0] }.sorted()
+            guard !ids.isEmpty else {
+                outcome.refused.append(Refusal(kind: "mail", item: m.label, reason: "none of its folders exists on the target"))
+                outcome.refusedShas.insert(m.sha256)
+                continue
+            }
+            // The rest of its folders are added by the update that follows (the server's limit
+            // is per request as well as per message on some servers).
+            ready.append((m, Array(ids.prefix(maxBoxes))))
+        }
+        let inline = target.blobCapability != nil
+        var batches: [[(PlannedMessage, [String])]] = []
+        var current: [(PlannedMessage, [String])] = []
+        var bytes = 0
+        let maxPerBatch = max(1, min(target.limits.maxObjectsInSet, 500))
+        for item in ready {
+            if !inline || item.0.size > inlineLimit {
+                batches.append([item])
+                continue
+            }
+            if !current.isEmpty, bytes + item.0.size > batchBytes || current.count >= maxPerBatch {
+                batches.append(current)
+                current = []
+                bytes = 0
+            }
+            current.append(item)
+            bytes += item.0.size
+        }
+        if !current.isEmpty { batches.append(current) }
+
+        let concurrency = max(1, min(target.limits.maxConcurrentRequests, 4))
+        var done = 0
+        try await withThrowingTaskGroup(of: Outcome.self) { group in
+            var next = 0
+            func start() {
+                guard next < batches.count else { return }
+                let batch = batches[next]
+                next += 1
+                group.addTask { try await self.send(batch) }
+            }
+            for _ in 0..<concurrency { start() }
+            while let o = try await group.next() {
+                outcome.add(o)
+                done += 1
+                if done % 20 == 0 || done == batches.count {
+                    progress("mail: \(outcome.created) imported, \(outcome.existing.count) already there (\(done)/\(batches.count) batches)")
+                }
+                start()
+            }
+        }
+        return outcome
+    }
+
+    /// One batch: the bytes (inline, or through `uploadUrl` for a large one) and one `Email/import`.
+    /// A keyword the server refuses is dropped and the message tried once more.
+    private func send(_ batch: [(PlannedMessage, [String])]) async throws -> Outcome {
+        var outcome = Outcome()
+        var request = Request(using: target.using(Capability.mail))
+        var blobRefs: [String: String] = [:]
+        var uploads: [String: JSONValue] = [:]
+        for (n, (m, _)) in batch.enumerated() {
+            if let cap = target.blobCapability, m.size <= inlineLimit {
+                guard let data = FileManager.default.contents(atPath: objects.path(m.sha256)) else {
+                    throw StoreError(path: objects.path(m.sha256), message: "cannot read the stored message")
+                }
+                uploads["b\(n)"] = ["data": [["data:asBase64": .string(data.base64EncodedString())]], "type": "message/rfc822"]
+                blobRefs[m.sha256] = "#b\(n)"
+                request.using.insert(cap)
+            } else {
+                let up = try await target.client.upload(accountId: target.accountId, file: objects.path(m.sha256), type: "message/rfc822")
+                blobRefs[m.sha256] = up.blobId
+            }
+        }
+        var uploadCall: Call?
+        if !uploads.isEmpty {
+            uploadCall = request.add("Blob/upload", ["accountId": .string(target.accountId), "create": .object(uploads)])
+        }
+        var emails: [String: JSONValue] = [:]
+        var byKey: [String: (PlannedMessage, [String])] = [:]
+        for (n, (m, ids)) in batch.enumerated() {
+            emails["e\(n)"] = Self.importObject(blobId: blobRefs[m.sha256]!, mailboxIds: ids, keywords: m.keywords, receivedAt: m.receivedAt)
+            byKey["e\(n)"] = (m, ids)
+        }
+        let importCall = request.add("Email/import", ["accountId": .string(target.accountId), "emails": .object(emails)])
+        let response = try await target.client.send(request)
+        if let uploadCall {
+            let u = try response.result(of: uploadCall)
+            for (key, err) in u["notCreated"]?.objectValue ?? [:] {
+                guard let n = Int(key.dropFirst()), n < batch.count else { continue }
+                outcome.refused.append(Refusal(kind: "mail", item: batch[n].0.label, reason: "upload refused: " + setErrorText(err)))
+                outcome.refusedShas.insert(batch[n].0.sha256)
+                byKey["e\(n)"] = nil
+            }
+        }
+        let r = try response.result(of: importCall)
+        var journal: [(source: String, targetId: String)] = []
+        var found: [(source: String, targetId: String)] = []
+        var blobIds: [(blobId: String, sha256: String, size: Int)] = []
+        var retry: [(PlannedMessage, [String])] = []
+        for (key, value) in r["created"]?.objectValue ?? [:] {
+            guard let (m, _) = byKey[key], let id = value["id"]?.stringValue else { continue }
+            journal.append((m.sha256, id))
+            if let b = value["blobId"]?.stringValue { blobIds.append((b, m.sha256, m.size)) }
+            outcome.created += 1
+        }
+        for (key, err) in r["notCreated"]?.objectValue ?? [:] {
+            guard let (m, ids) = byKey[key] else { continue }
+            if err["type"]?.stringValue == "alreadyExists", let existing = err["existingId"]?.stringValue {
+                found.append((m.sha256, existing))
+                outcome.existing.append((m.sha256, existing))
+                continue
+            }
+            let badKeywords = (err["properties"]?.arrayValue ?? []).compactMap(\.stringValue)
+                .filter { $0.hasPrefix("keywords/") }.map { String($0.dropFirst("keywords/".count)) }
+            if err["type"]?.stringValue == "invalidProperties", !badKeywords.isEmpty {
+                var again = m
+                again.keywords.subtract(badKeywords)
+                for k in badKeywords { outcome.droppedKeywords[k, default: 0] += 1 }
+                retry.append((again, ids))
+                continue
+            }
+            outcome.refused.append(Refusal(kind: "mail", item: m.label, reason: "import refused: " + setErrorText(err)))
+            outcome.refusedShas.insert(m.sha256)
+        }
+        try catalog.recordJournal(target: target.journalKey, kind: MailReplay.imported, journal)
+        try catalog.recordJournal(target: target.journalKey, kind: MailReplay.found, found)
+        try catalog.recordBlobIds(origin: target.origin, blobIds)
+        if !retry.isEmpty {
+            outcome.add(try await send(retry))
+        }
+        return outcome
+    }
+
+    static func importObject(blobId: String, mailboxIds: [String], keywords: Set<String>, receivedAt: Date?) -> JSONValue {
+        var obj: [String: JSONValue] = ["blobId": .string(blobId),
+                                        "mailboxIds": .object(Dictionary(uniqueKeysWithValues: mailboxIds.map { ($0, .bool(true)) })),
+                                        "keywords": .object(Dictionary(uniqueKeysWithValues: keywords.map { ($0, .bool(true)) }))]
+        if let receivedAt { obj["receivedAt"] = .string(UTCDate.format(receivedAt)) }
+        return .object(obj)
+    }
+
+    /// Brings messages already on the target in line: adds the planned folders (never removes one:
+    /// a replay adds, it does not take away) and makes the keywords the snapshot's (what the server sets by itself aside).
+    func update(_ items: [(PlannedMessage, TargetEmail)], plan: MailboxPlan) async throws -> (updated: Int, refused: [Refusal]) {
+        var updated = 0
+        var refused: [Refusal] = []
+        let chunk = max(1, min(target.limits.maxObjectsInSet, 500))
+        for start in stride(from: 0, to: items.count, by: chunk) {
+            var patches: [String: JSONValue] = [:]
+            var labels: [String: String] = [:]
+            for (p, e) in items[start..<min(start + chunk, items.count)] {
+                var patch: [String: JSONValue] = [:]
+                for id in p.paths.compactMap({ plan.idByPath[$0] }) where !e.mailboxIds.contains(id) { patch["mailboxIds/" + id] = true }
+                // Per keyword, so that what the server sets by itself stays.
+                for k in p.keywords where e.keywordsUnknown || !e.keywords.contains(k) { patch["keywords/" + k] = true }
+                for k in e.keywords.subtracting(p.keywords).subtracting(Keywords.serverSet) { patch["keywords/" + k] = .null }
+                guard !patch.isEmpty else { continue }
+                patches[e.id] = .object(patch)
+                labels[e.id] = p.label
+            }
+            guard !patches.isEmpty else { continue }
+            let r = try await target.call("Email/set", ["update": .object(patches)], using: target.using(Capability.mail))
+            updated += r["updated"]?.objectValue?.count ?? 0
+            for (id, err) in r["notUpdated"]?.objectValue ?? [:] {
+                refused.append(Refusal(kind: "mail", item: labels[id] ?? id, reason: "update refused: " + setErrorText(err)))
+            }
+        }
+        return (updated, refused)
+    }
+}

@@ -1,0 +1,34 @@
+import Foundation
+import History
+import JMAP
+import Store
+
+/// Puts a snapshot into a JMAP account: plan, upload, create, read back. Idempotent: what the
+/// target already holds (found by content or UID, not only by the journal) is not created again,
+/// only brought in line; so a rerun, or a run after a crash at any instant, finishes the job
+/// without a duplicate. Nothing is ever sent: no EmailSubmission, and every calendar write says
+/// `sendSchedulingMessages: false`.
+public struct Replayer: Sendable {
+    let catalog: Catalog
+    let objects: ObjectStore
+
+    public init(catalog: Catalog, objects: ObjectStore) {
+        self.catalog = catalog
+        self.objects = objects
+    }
+
+    public func run(_ state: AccountState, snapshot: String, into target: ReplayTarget, options: ReplayOptions,
+                    progress: @escaping @Sendable (String) -> Void = { _ in }) async throws -> ReplayReport {
+        var report = ReplayReport(source: state.account, snapshot: snapshot, target: target.name, dryRun: options.dryRun)
+        if options.only.contains(.mail), !state.emails.isEmpty || !state.mailboxes.isEmpty {
+            guard target.support[.mail] != nil else { throw ReplayError("\(target.name): the target offers no JMAP mail") }
+            try await MailReplay(state: state, objects: objects, catalog: catalog, target: target, options: options,
+                                 progress: progress).run(&report)
+        }
+        let items = ItemReplay(state: state, objects: objects, catalog: catalog, target: target, options: options, progress: progress)
+        for kind in [History.DataKind.sieve, .identities, .contacts, .calendars, .vacation] where options.only.contains(kind) {
+            if let r = try await items.run(kind) { report.kinds.append(r) }
+        }
+        return report
+    }
+}

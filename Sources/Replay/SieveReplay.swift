@@ -1,0 +1,91 @@
+import Foundation
+import History
+import JMAP
+import Store
+
+/// Sieve scripts by name and content: each uploaded where the target lacks it or holds other
+/// bytes under that name, and the source's active script activated.
+struct SieveReplay {
+    let items: ItemReplay
+    let support: DataTypeSupport
+
+    func run(_ report: inout KindReport) async throws {
+        let target = items.target
+        let source = items.source("SieveScript").compactMap { s -> (name: String, sha: String, active: Bool)? in
+            guard let name = s.json["name"]?.stringValue, let blob = s.json["blobId"]?.stringValue, let sha = s.row.blobs[blob] else {
+                report.refused.append(Refusal(kind: "sieve", item: s.json["name"]?.stringValue ?? s.row.id,
+                                              reason: "its content is not in the store"))
+                return nil
+            }
+            return (name, sha, s.json["isActive"]?.boolValue == true)
+        }
+        report.planned = source.count + report.refused.count
+        var (byName, shas) = try await inventory()
+        var changes: [(name: String, sha: String, existing: String?)] = []
+        for s in source {
+            if let t = byName[s.name], shas[t.blobId] == s.sha { report.present += 1; continue }
+            changes.append((s.name, s.sha, byName[s.name]?.id))
+        }
+        report.toCreate = changes.filter { $0.existing == nil }.count
+        report.toUpdate = changes.count - report.toCreate
+        report.bytesToUpload = changes.reduce(0) { $0 + Int64((try? FileManager.default.attributesOfItem(atPath: items.objects.path($1.sha))[.size] as? Int) ?? 0) }
+        let active = source.first(where: \.active)?.name
+        if items.options.dryRun { return }
+
+        var create: [String: JSONValue] = [:], update: [String: JSONValue] = [:]
+        var names: [String: String] = [:]
+        for (n, c) in changes.enumerated() {
+            let blob = try await target.client.upload(accountId: target.accountId, file: items.objects.path(c.sha), type: "application/sieve")
+            if let id = c.existing {
+                update[id] = ["blobId": .string(blob.blobId)]
+                names[id] = c.name
+            } else {
+                create["s\(n)"] = ["name": .string(c.name), "blobId": .string(blob.blobId)]
+                names["s\(n)"] = c.name
+            }
+        }
+        var args: [String: JSONValue] = [:]
+        if !create.isEmpty { args["create"] = .object(create) }
+        if !update.isEmpty { args["update"] = .object(update) }
+        if let active {
+            if let key = names.first(where: { $0.value == active })?.key {
+                args["onSuccessActivateScript"] = .string(update[key] != nil ? key : "#" + key)
+            } else if let t = byName[active], !t.isActive {
+                args["onSuccessActivateScript"] = .string(t.id)
+            }
+        }
+        if !args.isEmpty {
+            let r = try await target.call("SieveScript/set", args, using: [support.capability])
+            report.created = r["created"]?.objectValue?.count ?? 0
+            report.updated = r["updated"]?.objectValue?.count ?? 0
+            for (k, err) in (r["notCreated"]?.objectValue ?? [:]).merging(r["notUpdated"]?.objectValue ?? [:], uniquingKeysWith: { a, _ in a }) {
+                report.refused.append(Refusal(kind: "sieve", item: names[k] ?? k, reason: "the target refused the script: " + setErrorText(err)))
+            }
+        }
+        (byName, shas) = try await inventory()
+        var verified = 0
+        for s in source {
+            guard let t = byName[s.name], shas[t.blobId] == s.sha else {
+                report.verifyFailures.append(Refusal(kind: "sieve", item: s.name, reason: "not on the target with the same content"))
+                continue
+            }
+            if s.active != t.isActive, s.active {
+                report.verifyFailures.append(Refusal(kind: "sieve", item: s.name, reason: "not the active script on the target"))
+                continue
+            }
+            verified += 1
+        }
+        report.verified = verified
+    }
+
+    private func inventory() async throws -> ([String: (id: String, blobId: String, isActive: Bool)], [String: String]) {
+        var byName: [String: (id: String, blobId: String, isActive: Bool)] = [:]
+        for j in try await items.list("SieveScript", support) {
+            guard let id = j["id"]?.stringValue, let name = j["name"]?.stringValue, let blob = j["blobId"]?.stringValue else { continue }
+            byName[name] = (id, blob, j["isActive"]?.boolValue == true)
+        }
+        let shas = try await items.target.digests(of: byName.values.map(\.blobId), catalog: items.catalog,
+                                                  scratch: items.objects.temporaryDirectory)
+        return (byName, shas)
+    }
+}
