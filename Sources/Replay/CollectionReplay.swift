@@ -18,6 +18,8 @@ struct CollectionReplay {
         var itemTypes: [String]
         var serverSet: Set<String>
         var collectionProperties: [String]
+        /// Sent, but set again by the server on every write: not a difference worth an update.
+        var rewritten: Set<String> = []
     }
 
     var shape: Shape {
@@ -33,7 +35,8 @@ struct CollectionReplay {
             Shape(collection: "Calendar", collectionField: "calendarIds", itemTypes: ["CalendarEvent"],
                   serverSet: ["id", "blobId", "x-href", "isOrigin", "utcStart", "utcEnd", "baseEventId", "myRights", "calendarId",
                               "calendarIds"],
-                  collectionProperties: ["name", "description", "color", "sortOrder", "isVisible", "isSubscribed", "timeZone"])
+                  collectionProperties: ["name", "description", "color", "sortOrder", "isVisible", "isSubscribed", "timeZone"],
+                  rewritten: ["created", "updated", "sequence"])
         }
     }
 
@@ -102,7 +105,8 @@ struct CollectionReplay {
             body["uid"] = .string(uid)
             if let existing = targetByUid[s.type]?[uid] {
                 let now = existing.json.filter { !shape.serverSet.contains($0.key) }
-                if contentEqual(now, body, sourceUid: sourceUid, targetByUid: targetByUid) { report.present += 1; continue }
+                if contentEqual(now.filter { !shape.rewritten.contains($0.key) }, body.filter { !shape.rewritten.contains($0.key) },
+                                sourceUid: sourceUid, targetByUid: targetByUid) { report.present += 1; continue }
                 pending.append((s.type, uid, body, existing.id))
             } else {
                 pending.append((s.type, uid, body, nil))

@@ -9,9 +9,15 @@ struct SieveReplay {
     let items: ItemReplay
     let support: DataTypeSupport
 
+    /// Cyrus keeps the vacation response as a generated script under this name (and makes it the
+    /// active one while the response is enabled). It is replayed as the VacationResponse, never
+    /// as a script: writing it would switch the target's vacation response on.
+    static let vacationScript = "urn:ietf:params:jmap:vacationresponse"
+
     func run(_ report: inout KindReport) async throws {
         let target = items.target
         let source = items.source("SieveScript").compactMap { s -> (name: String, sha: String, active: Bool)? in
+            if s.json["name"]?.stringValue == Self.vacationScript { return nil }
             guard let name = s.json["name"]?.stringValue, let blob = s.json["blobId"]?.stringValue, let sha = s.row.blobs[blob] else {
                 report.refused.append(Refusal(kind: "sieve", item: s.json["name"]?.stringValue ?? s.row.id,
                                               reason: "its content is not in the store"))
@@ -81,7 +87,8 @@ struct SieveReplay {
     private func inventory() async throws -> ([String: (id: String, blobId: String, isActive: Bool)], [String: String]) {
         var byName: [String: (id: String, blobId: String, isActive: Bool)] = [:]
         for j in try await items.list("SieveScript", support) {
-            guard let id = j["id"]?.stringValue, let name = j["name"]?.stringValue, let blob = j["blobId"]?.stringValue else { continue }
+            guard let id = j["id"]?.stringValue, let name = j["name"]?.stringValue, name != Self.vacationScript,
+                  let blob = j["blobId"]?.stringValue else { continue }
             byName[name] = (id, blob, j["isActive"]?.boolValue == true)
         }
         let shas = try await items.target.digests(of: byName.values.map(\.blobId), catalog: items.catalog,

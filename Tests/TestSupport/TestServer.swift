@@ -17,9 +17,11 @@ public struct TestServer: Sendable {
     public var passwordPrefix: String
     public var base: String
 
-    public static func load() throws -> TestServer {
+    /// `second`: the other, separately started Cyrus that `make test` runs for replays between servers.
+    public static func load(second: Bool = false) throws -> TestServer {
         let env = ProcessInfo.processInfo.environment
-        let path = env["JMIRROR_TEST_SERVER_ENV"] ?? "/tmp/jmirror-test-server/server.env"
+        let path = second ? env["JMIRROR_TEST_SERVER2_ENV"] ?? "/tmp/jmirror-test-server-2/server.env"
+            : env["JMIRROR_TEST_SERVER_ENV"] ?? "/tmp/jmirror-test-server/server.env"
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw TestServerUnavailable(description:
                 "no test server: \(path) is missing. Run the tests with `make test`, which installs and starts Cyrus "
@@ -64,12 +66,13 @@ public final class FaultProxy: @unchecked Sendable {
     public let port: Int
     private let process: Process
 
-    public init(upstream: URL, fail: Int = 0, status: Int = 503, retryAfter: String? = nil) throws {
+    public init(upstream: URL, fail: Int = 0, status: Int = 503, retryAfter: String? = nil, record: String? = nil) throws {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("fault_proxy.py").path
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         var args = ["python3", script, "--upstream", upstream.absoluteString, "--fail", "\(fail)", "--status", "\(status)"]
         if let retryAfter { args += ["--retry-after", retryAfter] }
+        if let record { args += ["--record", record] }
         p.arguments = args
         let out = Pipe()
         p.standardOutput = out

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """A tiny fault-injecting HTTP/1.1 proxy for jmirror's tests, put in front of the real test server.
 
-  fault_proxy.py --upstream http://127.0.0.1:PORT [--fail N --status S [--retry-after V]]
+  fault_proxy.py --upstream http://127.0.0.1:PORT [--fail N --status S [--retry-after V]] [--record FILE]
 
 The first N requests get status S (with Retry-After: V when given); every later one is forwarded.
 Prints "PORT <n>" once listening. GET /__stats answers {"requests": count} and is not counted;
+--record appends, for every JMAP method call forwarded, one JSON line [name, sendSchedulingMessages].
 GET /__echo answers {"authorization": …, "acceptEncoding": …} (the request's headers), for checking what a client sends.
 """
 import argparse, http.client, json, sys, threading
@@ -19,6 +20,7 @@ def main():
     ap.add_argument("--fail", type=int, default=0)
     ap.add_argument("--status", type=int, default=503)
     ap.add_argument("--retry-after")
+    ap.add_argument("--record")
     args = ap.parse_args()
     up = urlsplit(args.upstream)
     lock = threading.Lock()
@@ -56,6 +58,14 @@ def main():
                 self.end_headers()
                 self.wfile.write(payload)
                 return
+            if args.record and self.command == "POST" and body[:1] == b"{":
+                try:
+                    calls = json.loads(body).get("methodCalls", [])
+                except ValueError:
+                    calls = []
+                with lock, open(args.record, "a") as f:
+                    for c in calls:
+                        f.write(json.dumps([c[0], c[1].get("sendSchedulingMessages")]) + "\n")
             conn = http.client.HTTPConnection(up.hostname, up.port, timeout=120)
             headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
             conn.request(self.command, self.path, body=body, headers=headers)

@@ -1,0 +1,324 @@
+import Digest
+import Foundation
+import JMAP
+import Store
+import TestSupport
+import Testing
+
+/// A config with several accounts (a replay's source and targets), each on its own server.
+func writeConfig(in dir: String, mirror: String, accounts: [(name: String, server: TestServer, user: String)],
+                 url: [String: String] = [:]) -> String {
+    var text = "[mirror]\npath = \"\(mirror)\"\n"
+    for a in accounts {
+        let pw = dir + "/pw-" + a.name
+        FileManager.default.createFile(atPath: pw, contents: Data(a.server.password(a.user).utf8), attributes: [.posixPermissions: 0o600])
+        text += "[account.\(a.name)]\nurl = \"\(url[a.name] ?? a.server.hostPort)\"\nusername = \"\(a.user)\"\npassword_file = \"\(pw)\"\nallow_insecure_http = true\n"
+    }
+    let path = dir + "/config.toml"
+    FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
+    return path
+}
+
+/// A Maildir as content, not names: per folder, the SHA-256 and flag letters of each file.
+func maildirContent(_ root: String) -> [String: [String]] {
+    var out: [String: [String]] = [:]
+    for (rel, data) in tree(root) where rel.contains("/cur/") || rel.hasPrefix("cur/") || rel.contains("/new/") || rel.hasPrefix("new/") {
+        let parts = rel.split(separator: "/")
+        let folder = parts.count > 2 ? String(parts[0]) : ""
+        let flags = rel.range(of: ":2,").map { String(rel[$0.upperBound...]) } ?? ""
+        out[folder, default: []].append(SHA256Hasher.hex(of: data) + ":" + flags)
+    }
+    return out.mapValues { $0.sorted() }
+}
+
+/// Files the test server's sendmail stub saved that mention `needle` (mail Cyrus tried to send).
+func sentMail(_ server: TestServer, mentioning needle: String) -> Int {
+    let outbox = server.base + "/outbox"
+    return ((try? FileManager.default.contentsOfDirectory(atPath: outbox)) ?? []).filter { name in
+        (FileManager.default.contents(atPath: outbox + "/" + name).map { String(decoding: $0, as: UTF8.self) } ?? "").contains(needle)
+    }.count
+}
+
+extension Integration {
+    @Suite("Replay into real Cyrus accounts")
+    struct ReplayTests {
+        let server: TestServer
+
+        init() throws { server = try TestServer.load() }
+
+        /// Mail with awkward folder names, a message in three folders, custom keywords and an old
+        /// receivedAt; a contact and a group; a recurring event with an override and an attendee
+        /// at `attendee`; two Sieve scripts, one active; an enabled vacation response.
+        func richSource(attendee: String) async throws -> ServerAccount {
+            let a = try await ServerAccount.fresh(server, prefix: "rs")
+            let inbox = try await a.mailboxId(role: "inbox")
+            let archive = try await a.mailboxId(role: "archive")
+            let uber = try #require(try await a.setMailbox(create: "Überweisungen"))
+            let dotted = try #require(try await a.setMailbox(create: "a.b & c"))
+            let receipts = try #require(try await a.setMailbox(create: "Receipts", patch: ["parentId": .string(inbox)]))
+            let tilde = try #require(try await a.setMailbox(create: "~tilde"))
+            try await a.importMessage(sampleMessage("in three", body: "three folders"), mailboxIds: [inbox, uber, receipts],
+                                      keywords: ["$seen", "$flagged", "work", "$label1"], receivedAt: "2019-05-06T07:08:09Z")
+            for i in 0..<12 {
+                let box = [inbox, archive, uber, dotted, receipts, tilde][i % 6]
+                try await a.importMessage(sampleMessage("message \(i)", body: String(repeating: "line \(i) ", count: 40 * (i + 1))),
+                                          mailboxIds: [box], keywords: i % 3 == 0 ? ["$seen", "project-x"] : [],
+                                          receivedAt: "2023-0\(i % 9 + 1)-1\(i % 10)T10:00:00Z")
+            }
+            try await a.putCard(sampleCard("card-ada", name: "Ada Lovelace"), name: "card-ada")
+            try await a.putCard(sampleCard("card-bob", name: "Bob Builder"), name: "card-bob")
+            try await a.pimSet("ContactGroup/set", ["create": ["g": ["name": "Friends", "contactIds": ["card-ada", "card-bob"]]]])
+            try await a.putEvent(Data("""
+                BEGIN:VCALENDAR\r
+                VERSION:2.0\r
+                PRODID:-//jmirror tests//EN\r
+                BEGIN:VEVENT\r
+                UID:weekly-1\r
+                DTSTAMP:20260101T000000Z\r
+                DTSTART;TZID=Europe/Berlin:20260105T100000\r
+                DURATION:PT1H\r
+                RRULE:FREQ=WEEKLY;COUNT=5\r
+                SUMMARY:Weekly\r
+                ORGANIZER:mailto:\(a.user)@internal\r
+                ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:\(attendee)\r
+                END:VEVENT\r
+                BEGIN:VEVENT\r
+                UID:weekly-1\r
+                DTSTAMP:20260101T000000Z\r
+                RECURRENCE-ID;TZID=Europe/Berlin:20260112T100000\r
+                DTSTART;TZID=Europe/Berlin:20260112T110000\r
+                DURATION:PT1H\r
+                SUMMARY:Weekly (moved)\r
+                ORGANIZER:mailto:\(a.user)@internal\r
+                ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:\(attendee)\r
+                END:VEVENT\r
+                END:VCALENDAR\r
+
+                """.utf8), name: "weekly-1")
+            try await a.putEvent(sampleEvent("plain-1", title: "Dentist"), name: "plain-1")
+            let s1 = try await a.upload(Data("require [\"fileinto\"];\r\nif header :contains \"subject\" \"x\" { fileinto \"Archive\"; }\r\n".utf8))
+            let s2 = try await a.upload(Data("discard;\r\n".utf8))
+            try await a.pimSet("SieveScript/set", ["create": ["a": ["name": "main", "blobId": .string(s1)],
+                                                              "b": ["name": "strict", "blobId": .string(s2)]],
+                                                   "onSuccessActivateScript": "#a"])
+            try await a.pimSet("VacationResponse/set", ["update": ["singleton": ["isEnabled": true, "subject": "Away",
+                                                                                 "textBody": "Back on Monday."]]])
+            return a
+        }
+
+        @Test("alice → bob on one Cyrus and alice → carol on another: everything arrives, nothing is sent, a rerun does nothing, mirror → replay → mirror is a fixed point")
+        func acrossAccountsAndServers() async throws {
+            let second = try TestServer.load(second: true)
+            let attendee = "attendee-\(UUID().uuidString.prefix(8).lowercased())@example.org"
+            let source = try await richSource(attendee: attendee)
+            let bob = try await ServerAccount.fresh(server, prefix: "rb")
+            let carol = try await ServerAccount.fresh(second, prefix: "rc")
+            let dir = try CLI.scratch("replay")
+            // bob through a proxy that records every method call and answers the first two
+            // requests 429 with Retry-After: rate limits slow a replay down, never fail it.
+            let proxy = try FaultProxy(upstream: server.httpBase, fail: 2, status: 429, retryAfter: "1", record: dir + "/calls.jsonl")
+            let cli = CLI(dir: dir, config: writeConfig(in: dir, mirror: dir + "/mirror", accounts: [
+                ("alice", server, source.user), ("bob", server, bob.user), ("carol", second, carol.user)],
+                url: ["bob": proxy.url.absoluteString + "/jmap/"]))
+            #expect(try cli.run(["sync", "alice"]).code == 0)
+
+            // The plan changes nothing.
+            let plan = try cli.json(["replay", "alice", "--to", "bob", "--dry-run"])
+            #expect(plan.code == 0)
+            let mail = plan.value["report"]?["kinds"]?.arrayValue?.first { $0["kind"] == "mail" }
+            #expect(mail?["toCreate"]?.intValue == 13 && mail?["present"]?.intValue == 0)
+            #expect(plan.value["report"]?["mailboxes"]?.arrayValue?.contains { $0["source"] == "Inbox/Receipts" && $0["reason"] == "create" } == true)
+            #expect(try await bob.allEmailIds().isEmpty)
+
+            for (name, target) in [("bob", bob), ("carol", carol)] {
+                let r = try cli.json(["replay", "alice", "--to", name])
+                #expect(r.code == 0, "\(name): \(r.value)")
+                let kinds = r.value["report"]?["kinds"]?.arrayValue ?? []
+                for k in ["mail", "contacts", "calendars", "sieve", "vacation"] {
+                    let kind = kinds.first { $0["kind"]?.stringValue == k }
+                    #expect(kind?["verified"]?.intValue == kind?["planned"]?.intValue && (kind?["planned"]?.intValue ?? 0) > 0, "\(name) \(k): \(String(describing: kind))")
+                }
+                #expect(try await target.allEmailIds().count == 13)
+                let vacation = try await target.pimList("VacationResponse").first
+                #expect(vacation?["isEnabled"]?.boolValue == false && vacation?["subject"]?.stringValue == "Away")
+                // Cyrus made its generated vacation script the active one when the source's
+                // response was enabled; the user's scripts are carried, the generated one is not.
+                let scripts = try await target.pimList("SieveScript").compactMap { $0["name"]?.stringValue }
+                #expect(Set(scripts).isSuperset(of: ["main", "strict"]))
+
+                // A rerun finds everything there.
+                let again = try cli.json(["replay", "alice", "--to", name])
+                #expect(again.code == 0)
+                for k in again.value["report"]?["kinds"]?.arrayValue ?? [] {
+                    #expect(k["created"]?.intValue == 0 && k["updated"]?.intValue == 0, "rerun \(name): \(k)")
+                }
+            }
+            #expect(try await bob.allEmailIds().count == 13)
+
+            // mirror → replay → mirror: the targets' mirrors hold what the source's holds.
+            #expect(try cli.run(["sync", "bob"]).code == 0)
+            #expect(try cli.run(["sync", "carol"]).code == 0)
+            let src = maildirContent(dir + "/mirror/alice/mail")
+            #expect(src.values.map(\.count).reduce(0, +) == 15)
+            #expect(maildirContent(dir + "/mirror/bob/mail") == src)
+            #expect(maildirContent(dir + "/mirror/carol/mail") == src)
+            // The user's scripts byte for byte (Cyrus's generated vacation script differs: disabled).
+            for script in ["sieve/main.sieve", "sieve/strict.sieve"] {
+                let want = FileManager.default.contents(atPath: dir + "/mirror/alice/" + script)
+                #expect(want != nil && FileManager.default.contents(atPath: dir + "/mirror/bob/" + script) == want)
+                #expect(FileManager.default.contents(atPath: dir + "/mirror/carol/" + script) == want)
+            }
+            for sub in ["contacts", "calendars"] {
+                let names = Set(tree(dir + "/mirror/alice/" + sub).keys)
+                #expect(!names.isEmpty)
+                #expect(Set(tree(dir + "/mirror/bob/" + sub).keys) == names)
+                #expect(Set(tree(dir + "/mirror/carol/" + sub).keys) == names)
+            }
+            let group = try await carol.pimList("ContactGroup").first
+            #expect(group?["contactIds"]?.arrayValue?.count == 2)
+            let weekly = try await carol.pimList("CalendarEvent").first { $0["uid"] == "weekly-1" }
+            #expect(weekly?["recurrenceOverrides"]?.objectValue?.count == 1)
+
+            // Nothing was sent: the sendmail stubs saw nothing for the attendee, and every call
+            // jmirror made to bob's server (recorded by the proxy) is no submission, and every
+            // event write says sendSchedulingMessages: false.
+            #expect(sentMail(server, mentioning: attendee) == 0)
+            #expect(sentMail(second, mentioning: attendee) == 0)
+            let calls = try String(contentsOfFile: dir + "/calls.jsonl", encoding: .utf8).split(separator: "\n")
+                .compactMap { try? JSONValue.decode(Data($0.utf8)).arrayValue }
+            #expect(calls.contains { $0.first == "Email/import" })
+            #expect(!calls.contains { $0.first?.stringValue?.hasPrefix("EmailSubmission") == true })
+            let eventWrites = calls.filter { $0.first == "CalendarEvent/set" }
+            #expect(!eventWrites.isEmpty && eventWrites.allSatisfy { $0.count == 2 && $0[1] == false })
+        }
+    
+        @Test("restore in place: messages, a folder and a contact deleted on the server come back from the earlier snapshot, nothing doubles, the active script is restored")
+        func restoreInPlace() async throws {
+            let a = try await ServerAccount.fresh(server, prefix: "ri")
+            let inbox = try await a.mailboxId(role: "inbox")
+            let folder = try #require(try await a.setMailbox(create: "Keep me"))
+            var ids: [String] = []
+            for i in 0..<8 {
+                ids.append(try await a.importMessage(sampleMessage("restore \(i)"), mailboxIds: [i < 5 ? inbox : folder],
+                                                     keywords: i == 0 ? ["$seen"] : []))
+            }
+            try await a.putCard(sampleCard("card-x", name: "Xavier"), name: "card-x")
+            try await a.putCard(sampleCard("card-y", name: "Yvonne"), name: "card-y")
+            let s1 = try await a.upload(Data("keep;\r\n".utf8))
+            let s2 = try await a.upload(Data("discard;\r\n".utf8))
+            try await a.pimSet("SieveScript/set", ["create": ["a": ["name": "main", "blobId": .string(s1)],
+                                                              "b": ["name": "strict", "blobId": .string(s2)]],
+                                                   "onSuccessActivateScript": "#a"])
+            let dir = try CLI.scratch("restore-in-place")
+            let cli = CLI(dir: dir, config: writeConfig(in: dir, mirror: dir + "/mirror", accounts: [("main", server, a.user)]))
+            #expect(try cli.run(["sync", "--tag", "before"]).code == 0)
+            let before = try #require(try cli.json(["snapshots"]).value["snapshots"]?.arrayValue?.last?["id"]?.stringValue)
+
+            // Losses on the server: two messages, a folder with its three, a contact; the
+            // strict script made active; a keyword changed.
+            try await a.destroyEmails([ids[1], ids[2]])
+            try await a.setMailbox(destroy: folder, removeEmails: true)
+            _ = try await a.dav("DELETE", "addressbooks/user/\(a.user)/Default/card-y.vcf")
+            try await a.updateEmail(ids[0], ["keywords/$seen": .null, "keywords/$flagged": true])
+            let strict = try #require(try await a.pimList("SieveScript").first { $0["name"] == "strict" }?["id"]?.stringValue)
+            try await a.pimSet("SieveScript/set", ["onSuccessActivateScript": .string(strict)])
+            #expect(try cli.run(["sync"]).code == 0)
+            #expect(try await a.allEmailIds().count == 3)
+
+            let r = try cli.json(["replay", "main@" + String(before.prefix(8)), "--to", "main"])
+            #expect(r.code == 0, "\(r.value)")
+            let mail = r.value["report"]?["kinds"]?.arrayValue?.first { $0["kind"] == "mail" }
+            #expect(mail?["created"]?.intValue == 5 && mail?["present"]?.intValue == 2 && mail?["updated"]?.intValue == 1)
+            #expect(try await a.allEmailIds().count == 8)
+            let boxes = try await a.mailboxes().compactMap { $0["name"]?.stringValue }
+            #expect(boxes.filter { $0 == "Keep me" }.count == 1)
+            #expect(Set(try await a.pimList("Contact").compactMap { $0["uid"]?.stringValue }) == ["card-x", "card-y"])
+            let first = try await a.call("Email/get", ["accountId": .string(a.accountId), "ids": [.string(ids[0])], "properties": ["keywords"]])
+            #expect(first["list"]?.arrayValue?.first?["keywords"] == ["$seen": true])
+            #expect(try await a.pimList("SieveScript").first { $0["isActive"] == true }?["name"] == "main")
+
+            // Again: nothing to do.
+            let again = try cli.json(["replay", "main@" + String(before.prefix(8)), "--to", "main"])
+            #expect(again.code == 0)
+            #expect(again.value["report"]?["kinds"]?.arrayValue?.allSatisfy { $0["created"] == 0 && $0["updated"] == 0 } == true)
+            #expect(try await a.allEmailIds().count == 8)
+        }
+
+        @Test("kill -9 at random points of a replay, repeated, then a final run: every message exactly once; then from an archive imported into a brand-new mirror")
+        func killNineAndArchive() async throws {
+            let source = try await ServerAccount.fresh(server, prefix: "rk")
+            let seed = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+                .appendingPathComponent("../../contrib/test-server/seed.py").standardized.path
+            let env = ProcessInfo.processInfo.environment["JMIRROR_TEST_SERVER_ENV"] ?? "/tmp/jmirror-test-server/server.env"
+            _ = try ServerAccount.run(["/usr/bin/python3", seed, "--env", env, "--user", source.user, "--count", "400",
+                                       "--big-share", "0.01", "--folders", "INBOX,Projects,Projects/2024"])
+            let target = try await ServerAccount.fresh(server, prefix: "rt")
+            let dir = try CLI.scratch("replay-kill")
+            let cli = CLI(dir: dir, config: writeConfig(in: dir, mirror: dir + "/mirror", accounts: [("src", server, source.user),
+                                                                                                  ("dst", server, target.user)]))
+            #expect(try cli.run(["sync", "src"]).code == 0)
+            var killed = 0
+            for delay in [300, 700, 1200, 500] {
+                let pid = try spawn([jmirrorBinary, "--config", cli.config, "replay", "src", "--to", "dst", "--only", "mail"])
+                try await Task.sleep(nanoseconds: UInt64(delay) * 1_000_000)
+                if kill(pid, SIGKILL) == 0 { killed += 1 }
+                _ = waitExit(pid)
+            }
+            let r = try cli.json(["replay", "src", "--to", "dst", "--only", "mail"])
+            #expect(r.code == 0, "\(r.value)")
+            #expect(killed > 0)
+            let shas = try await target.allEmailIds().count
+            #expect(shas == 400)
+            let again = try cli.json(["replay", "src", "--to", "dst", "--only", "mail"])
+            #expect(again.value["report"]?["kinds"]?.arrayValue?.first?["created"] == 0 && again.value["report"]?["kinds"]?.arrayValue?.first?["present"] == 400)
+
+            // An archive of the source, imported on "another machine" (a new mirror with only the
+            // target configured), replays into a third account: all 400, no duplicate.
+            #expect(try cli.run(["archive", "export", "src@latest", "-o", dir + "/src.tar.zst"]).code == 0)
+            let third = try await ServerAccount.fresh(server, prefix: "ra")
+            let dir2 = try CLI.scratch("replay-archive")
+            let other = CLI(dir: dir2, config: writeConfig(in: dir2, mirror: dir2 + "/mirror", accounts: [("new", server, third.user)]))
+            #expect(try other.run(["archive", "import", dir + "/src.tar.zst"]).code == 0)
+            let fromArchive = try other.json(["replay", "src", "--to", "new"])
+            #expect(fromArchive.code == 0, "\(fromArchive.value)")
+            #expect(try await third.allEmailIds().count == 400)
+            // And into the account that already has them all, from that other machine's empty journal.
+            let other2 = CLI(dir: dir2, config: writeConfig(in: dir2, mirror: dir2 + "/mirror", accounts: [("dst", server, target.user)]))
+            let noDup = try other2.json(["replay", "src", "--to", "dst", "--only", "mail"])
+            #expect(noDup.code == 0 && noDup.value["report"]?["kinds"]?.arrayValue?.first?["created"] == 0)
+            #expect(try await target.allEmailIds().count == 400)
+        }
+
+        @Test("bad input: unknown target, snapshot, folder and --map; an unreachable target; --dry-run changes nothing")
+        func badInput() async throws {
+            let a = try await ServerAccount.fresh(server, prefix: "rx")
+            try await a.importMessage(sampleMessage("one"), mailboxIds: [try await a.mailboxId(role: "inbox")])
+            let b = try await ServerAccount.fresh(server, prefix: "ry")
+            let dir = try CLI.scratch("replay-bad")
+            let cfg = writeConfig(in: dir, mirror: dir + "/mirror", accounts: [("a", server, a.user), ("b", server, b.user), ("gone", server, b.user)],
+                                  url: ["gone": "http://127.0.0.1:1/jmap/"])
+            let cli = CLI(dir: dir, config: cfg)
+            #expect(try cli.run(["sync", "a"]).code == 0)
+            for (args, code, text) in [(["replay", "a", "--to", "nobody"], Int32(64), "no account named"),
+                                       (["replay", "a@ffffffff", "--to", "b"], 64, "no snapshot"),
+                                       (["replay", "a", "--to", "b", "--mailbox", "Nope"], 64, "no such folder"),
+                                       (["replay", "a", "--to", "b", "--map", "Nope=X"], 64, "no folder Nope"),
+                                       (["replay", "a", "--to", "b", "--only", "mail,stamps"], 64, "unknown kind"),
+                                       (["replay", "a", "--to", "gone"], 69, "cannot reach")] {
+                let r = try cli.run(args)
+                #expect(r.code == code, "\(args): \(r.err)")
+                #expect(r.err.contains(text), "\(args): \(r.err)")
+                let j = try cli.json(args)
+                #expect(j.value["exitCode"]?.intValue == Int(code) && j.value["event"] == "error")
+            }
+            let plan = try cli.json(["replay", "a", "--to", "b", "--dry-run", "--into", "Old account"])
+            #expect(plan.code == 0)
+            #expect(plan.value["report"]?["mailboxes"]?.arrayValue?.allSatisfy { $0["reason"] == "into" && ($0["target"]?.stringValue?.hasPrefix("Old account/") ?? false) } == true)
+            #expect(try await b.allEmailIds().isEmpty)
+            #expect(try await b.mailboxes().allSatisfy { $0["name"] != "Old account" })
+            let r = try cli.json(["replay", "a", "--to", "b", "--into", "Old account"])
+            #expect(r.code == 0)
+            #expect(try await b.mailboxes().contains { $0["name"] == "Old account" })
+        }
+    }
+}
