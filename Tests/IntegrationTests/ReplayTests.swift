@@ -2,6 +2,8 @@ import Digest
 import Foundation
 import JMAP
 import Store
+import History
+import Replay
 import TestSupport
 import Testing
 
@@ -320,5 +322,50 @@ extension Integration {
             #expect(r.code == 0)
             #expect(try await b.mailboxes().contains { $0["name"] == "Old account" })
         }
+    }
+}
+
+extension Integration.ReplayTests {
+    @Test("RFC 9610 cards (a snapshot from an IETF server) replayed into Cyrus's vendor contacts: translated, group members mapped, idempotent")
+    func ietfCardsIntoCyrus() async throws {
+        let target = try await ServerAccount.fresh(server, prefix: "rv")
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("jmirror-rv-\(UUID().uuidString)").path
+        let store = try MirrorStore(root: root)
+        // RFC 9553 §2.1.9 and §2.2's examples, as an RFC 9610 server would list them.
+        let john: JSONValue = ["@type": "Card", "version": "1.0", "id": "c1", "addressBookIds": ["b1": true],
+                               "uid": "urn:uuid:22B2C7DF-9120-4969-8460-05956FE6B065", "kind": "individual",
+                               "name": ["components": [["kind": "given", "value": "John"], ["kind": "surname", "value": "Doe"]], "isOrdered": true],
+                               "emails": ["e1": ["address": "jdoe@example.com", "contexts": ["work": true], "pref": 1]],
+                               "phones": ["p1": ["number": "+1-555-555-5555", "features": ["mobile": true]]],
+                               "organizations": ["o1": ["name": "ABC, Inc.", "units": [["name": "North American Division"]]]],
+                               "addresses": ["a1": ["components": [["kind": "name", "value": "Main Street"], ["kind": "number", "value": "54321"],
+                                                                  ["kind": "locality", "value": "Oak Park"], ["kind": "region", "value": "IL"],
+                                                                  ["kind": "postcode", "value": "60302"], ["kind": "country", "value": "USA"]],
+                                                   "contexts": ["private": true]]]]
+        let family: JSONValue = ["@type": "Card", "version": "1.0", "id": "g1", "addressBookIds": ["b1": true],
+                                 "uid": "urn:uuid:ab4310aa-fa43-11e9-8f0b-362b9e155667", "kind": "group", "name": ["full": "The Doe family"],
+                                 "members": ["urn:uuid:22B2C7DF-9120-4969-8460-05956FE6B065": true]]
+        let state = AccountState(account: "ietf", versions: [
+            VersionRow(type: "AddressBook", id: "b1", json: JSONValue.object(["id": "b1", "name": "Personal"]).encoded()),
+            VersionRow(type: "ContactCard", id: "c1", json: john.encoded()),
+            VersionRow(type: "ContactCard", id: "g1", json: family.encoded()),
+        ])
+        var options = ReplayOptions()
+        options.only = [.contacts]
+        let replayer = Replayer(catalog: store.catalog, objects: store.objects)
+        let r = try await replayer.run(state, snapshot: "ietf@x", into: try await ReplayTarget.open(target.client, name: "cyrus"), options: options)
+        #expect(r.ok, "\(r)")
+        let contacts = try await target.pimList("Contact")
+        let c = try #require(contacts.first { $0["uid"] == "urn:uuid:22B2C7DF-9120-4969-8460-05956FE6B065" })
+        #expect(c["firstName"] == "John" && c["lastName"] == "Doe" && c["company"] == "ABC, Inc.")
+        #expect(c["emails"]?.arrayValue?.first?["value"] == "jdoe@example.com")
+        #expect(c["addresses"]?.arrayValue?.first?["street"] == "Main Street 54321" && c["addresses"]?.arrayValue?.first?["postcode"] == "60302")
+        let group = try #require(try await target.pimList("ContactGroup").first)
+        // Cyrus reports a member id without the urn:uuid: its vCard MEMBER has.
+        #expect(group["name"] == "The Doe family" && group["contactIds"] == ["22B2C7DF-9120-4969-8460-05956FE6B065"])
+        #expect(c["id"] == "urn:uuid:22B2C7DF-9120-4969-8460-05956FE6B065")
+        let again = try await replayer.run(state, snapshot: "ietf@x", into: try await ReplayTarget.open(target.client, name: "cyrus"), options: options)
+        let k = again.kinds.first { $0.kind == "contacts" }
+        #expect(again.ok && k?.created == 0 && k?.updated == 0 && k?.present == 2, "\(again)")
     }
 }

@@ -1,3 +1,4 @@
+import Digest
 import Foundation
 import JMAP
 import Logging
@@ -70,6 +71,15 @@ final class IETFServer: @unchecked Sendable {
     var transport: RecordingTransport {
         RecordingTransport { [self] request in
             if request.url.path == "/session" { return RecordingTransport.json(IETFServer.session, url: request.url) }
+            if request.url.path.hasPrefix("/u/") {
+                // RFC 8620 §6.1 upload: the bytes come from a file or memory.
+                var data = Data()
+                if case let .file(path, _) = request.body { data = FileManager.default.contents(atPath: path) ?? Data() }
+                if case let .data(d, _) = request.body { data = d }
+                let id = blob(data)
+                return RecordingTransport.json(["accountId": "A", "blobId": .string(id), "type": "application/octet-stream",
+                                                "size": .int(Int64(data.count))], url: request.url)
+            }
             let body = RecordingTransport.body(request)
             var responses: [JSONValue] = []
             for call in body?["methodCalls"]?.arrayValue ?? [] {
@@ -91,6 +101,47 @@ final class IETFServer: @unchecked Sendable {
         }
     }
 
+    /// RFC 8620 §5.3 /set, with the checks the RFCs make: a card belongs to an address book
+    /// (RFC 9610 §3), and `onSuccessActivateScript` (RFC 9661 §2.2) may name a creation id.
+    private func set(_ type: String, _ args: [String: JSONValue]) -> JSONValue {
+        let old = states[type] ?? 0
+        var created: [String: JSONValue] = [:], updated: [String: JSONValue] = [:], notCreated: [String: JSONValue] = [:]
+        for (cid, obj) in args["create"]?.objectValue ?? [:] {
+            guard case var .object(o) = obj else { continue }
+            if type == "ContactCard", (o["addressBookIds"]?.objectValue ?? [:]).isEmpty {
+                notCreated[cid] = ["type": "invalidProperties", "properties": ["addressBookIds"]]
+                continue
+            }
+            if type == "SieveScript", let blob = o["blobId"]?.stringValue, blobs[blob] == nil {
+                notCreated[cid] = ["type": "invalidProperties", "properties": ["blobId"]]
+                continue
+            }
+            let id = "\(type.prefix(1))n\(objects[type]!.count + 1)-\(old)"
+            o["id"] = .string(id)
+            if type == "SieveScript" { o["isActive"] = false }
+            objects[type]![id] = .object(o)
+            bump(type, id)
+            created[cid] = ["id": .string(id)]
+        }
+        for (id, patch) in args["update"]?.objectValue ?? [:] {
+            guard case var .object(o) = objects[type]?[id] ?? .null else { continue }
+            for (k, v) in patch.objectValue ?? [:] { o[k] = v.isNull ? nil : v }
+            objects[type]![id] = .object(o)
+            bump(type, id)
+            updated[id] = .null
+        }
+        if type == "SieveScript", let activate = args["onSuccessActivateScript"]?.stringValue {
+            let id = activate.hasPrefix("#") ? created[String(activate.dropFirst())]?["id"]?.stringValue : activate
+            for (sid, script) in objects[type]! {
+                guard case var .object(o) = script else { continue }
+                let active = sid == id
+                if o["isActive"]?.boolValue != active { o["isActive"] = .bool(active); objects[type]![sid] = .object(o); bump(type, sid) }
+            }
+        }
+        return ["accountId": "A", "oldState": .string("\(old)"), "newState": .string("\(states[type] ?? 0)"),
+                "created": .object(created), "updated": .object(updated), "notCreated": .object(notCreated)]
+    }
+
     private func handle(_ name: String, _ args: [String: JSONValue]) -> (String, JSONValue) {
         let parts = name.split(separator: "/").map(String.init)
         let (type, method) = (parts[0], parts[1])
@@ -101,8 +152,13 @@ final class IETFServer: @unchecked Sendable {
             return (name, ["accountId": "A", "oldState": "m0", "newState": "m0", "hasMoreChanges": false,
                            "created": [], "updated": [], "destroyed": []])
         case ("Blob", "get"):
+            let wantsDigest = (args["properties"]?.arrayValue ?? []).contains("digest:sha-256")
             let list = (args["ids"]?.arrayValue ?? []).compactMap(\.stringValue).compactMap { id -> JSONValue? in
-                blobs[id].map { ["id": .string(id), "data:asBase64": .string($0.base64EncodedString()), "size": .int(Int64($0.count))] }
+                blobs[id].map { data -> JSONValue in
+                    wantsDigest ? ["id": .string(id), "size": .int(Int64(data.count)),
+                                   "digest:sha-256": .string(Data(SHA256Hasher.hex(of: data).hexBytes).base64EncodedString())]
+                        : ["id": .string(id), "data:asBase64": .string(data.base64EncodedString()), "size": .int(Int64(data.count))]
+                }
             }
             return (name, ["accountId": "A", "list": .array(list), "notFound": []])
         case (_, "get") where objects[type] != nil:
@@ -111,6 +167,8 @@ final class IETFServer: @unchecked Sendable {
             let list = (ids ?? all.keys.sorted()).compactMap { all[$0] }
             let notFound = (ids ?? []).filter { all[$0] == nil }.map(JSONValue.string)
             return (name, ["accountId": "A", "state": .string("\(states[type] ?? 0)"), "list": .array(list), "notFound": .array(notFound)])
+        case (_, "set") where objects[type] != nil:
+            return (name, set(type, args))
         case ("SieveScript", "changes"):
             return ("error", ["type": "unknownMethod"])  // RFC 9661 defines none
         case (_, "changes") where objects[type] != nil:
@@ -214,5 +272,18 @@ struct IETFItemsTests {
         #expect(read("contacts/Personal/new-card.vcf")?.contains("FN:Jane Roe") == true)
         #expect(read("contacts/Work/urn:uuid:22B2C7DF-9120-4969-8460-05956FE6B065.vcf") != nil)
         #expect(read("sieve/vacation.sieve") == nil && read("sieve/active") == "spam")
+    }
+}
+
+extension String {
+    /// "0a1b…" → its bytes.
+    var hexBytes: [UInt8] {
+        var out: [UInt8] = []
+        var i = startIndex
+        while i < endIndex, let j = index(i, offsetBy: 2, limitedBy: endIndex), let b = UInt8(self[i..<j], radix: 16) {
+            out.append(b)
+            i = j
+        }
+        return out
     }
 }
