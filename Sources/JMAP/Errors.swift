@@ -46,6 +46,18 @@ public enum JMAPError: Error, Sendable {
     case blobMismatch(blobId: String, reason: String)
 }
 
+extension JMAPError {
+    /// The server refused this one request (a request-level problem, a 4xx other than
+    /// authentication, a method error): nothing of it happened, and other requests may succeed.
+    public var isRefusal: Bool {
+        switch self {
+        case .problem, .method, .limitExceeded: return true
+        case let .http(_, status, _): return (400..<500).contains(status)
+        default: return false
+        }
+    }
+}
+
 extension JMAPError: CustomStringConvertible, LocalizedError {
     public var description: String {
         switch self {

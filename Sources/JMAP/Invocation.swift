@@ -56,6 +56,8 @@ public struct Call: Sendable, Hashable {
 public struct Request: Sendable {
     public var using: Set<String>
     public private(set) var calls: [Invocation] = []
+    /// Placeholder string → file whose base64 the body carries there instead (see `base64(ofFile:)`).
+    public private(set) var attachments: [String: String] = [:]
 
     public init(using: Set<String>) {
         self.using = using.union([Capability.core])
@@ -74,6 +76,14 @@ public struct Request: Sendable {
         let id = "c\(calls.count)"
         calls.append(Invocation(name: name, arguments: args, callId: id))
         return Call(callId: id, name: name)
+    }
+
+    /// A string argument holding the base64 of a file (RFC 9404 `data:asBase64`), written into the
+    /// request body straight from the file: a batch of messages never sits in memory as strings.
+    public mutating func base64(ofFile path: String) -> JSONValue {
+        let token = "\u{1}jmirror-file-\(attachments.count)\u{1}"
+        attachments[token] = path
+        return .string(token)
     }
 
     func body() throws -> Data {
@@ -103,6 +113,7 @@ public struct Request: Sendable {
         var index = 0
         while index < calls.count {
             var part = Request(using: using)
+            part.attachments = attachments
             part.calls = Array(calls[index..<min(index + maxCalls, calls.count)])
             let ids = Set(part.calls.map(\.callId))
             for call in part.calls where !Request.referencedCallIds(call).isSubset(of: ids) { return nil }

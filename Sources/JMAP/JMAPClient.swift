@@ -173,14 +173,27 @@ public actor JMAPClient {
     }
 
     private func sendChecked(_ request: Request) async throws -> Response {
-        let body = try request.body()
+        var body: RequestBody
+        var size: Int
+        var spooled: String?
+        defer { if let spooled { unlink(spooled) } }
+        if request.attachments.isEmpty {
+            let data = try request.body()
+            (body, size) = (.data(data, contentType: "application/json"), data.count)
+        } else {
+            let path = try BodySpool.write(request)
+            spooled = path
+            var st = stat()
+            stat(path, &st)
+            (body, size) = (.file(path: path, contentType: "application/json"), Int(st.st_size))
+        }
         let limits = session.coreLimits
-        guard body.count <= limits.maxSizeRequest else {
-            throw JMAPError.limitExceeded(limit: "maxSizeRequest", value: body.count, maximum: limits.maxSizeRequest)
+        guard size <= limits.maxSizeRequest else {
+            throw JMAPError.limitExceeded(limit: "maxSizeRequest", value: size, maximum: limits.maxSizeRequest)
         }
         let url = session.apiURL
         let http = HTTPRequest(method: "POST", url: url, headers: [("Accept", "application/json")],
-                               body: .data(body, contentType: "application/json"), credentials: credentials)
+                               body: body, credentials: credentials)
         requestCount += 1
         let transport = self.transport
         let response = try await requestLimiter.withPermit {

@@ -12,7 +12,9 @@ struct MailImporter {
     /// Messages up to this size travel base64 inside the request (`Blob/upload`, one round trip
     /// for upload and import); a batch holds about this many bytes of them.
     var inlineLimit = 1 << 20
-    var batchBytes = 2 << 20
+    /// Measured on Cyrus, 3,000 messages: 2 MB batches 14.5 s, 4 MB 13.2 s, at the same peak
+    /// memory (the base64 is streamed from the store into the request; see `Request.base64(ofFile:)`).
+    var batchBytes = 4 << 20
 
     struct Outcome: Sendable {
         var created = 0
@@ -35,7 +37,11 @@ struct MailImporter {
         var outcome = Outcome()
         var ready: [(PlannedMessage, [String])] = []
         let maxBoxes = target.mailLimits.maxMailboxesPerEmail ?? Int.max
-        for m in messages.sorted(by: { ($0.receivedAt ?? .distantPast, $0.sha256) < ($1.receivedAt ?? .distantPast, $1.sha256) }) {
+        // By folder, then age: a batch then mostly appends to one mailbox (3,000 messages into
+        // Cyrus: 11.4–11.9 s, against 12.0–13.0 s in order of age alone).
+        for m in messages.sorted(by: {
+            ($0.paths.min() ?? "", $0.receivedAt ?? .distantPast, $0.sha256) < ($1.paths.min() ?? "", $1.receivedAt ?? .distantPast, $1.sha256)
+        }) {
             let ids = m.paths.compactMap { plan.idByPath[$0] }.sorted()
             guard !ids.isEmpty else {
                 outcome.refused.append(Refusal(kind: "mail", item: m.label, reason: "none of its folders exists on the target"))
@@ -47,26 +53,42 @@ struct MailImporter {
             ready.append((m, Array(ids.prefix(maxBoxes))))
         }
         let inline = target.blobCapability != nil
+        // Large messages go through uploadUrl first, one at a time, with no API request in
+        // flight beside them: Cyrus 3.10 over HTTP/2 once answered an API request "notJSON:
+        // control character 0xd" while a message upload ran beside it on the same connection.
+        var uploaded: [String: String] = [:]
+        for (m, _) in ready where !inline || m.size > inlineLimit {
+            do {
+                uploaded[m.sha256] = try await target.client.upload(accountId: target.accountId, file: objects.path(m.sha256),
+                                                                     type: "message/rfc822").blobId
+            } catch let e as JMAPError where e.isRefusal {
+                outcome.refused.append(Refusal(kind: "mail", item: m.label, reason: "upload refused: \(e)"))
+                outcome.refusedShas.insert(m.sha256)
+            }
+        }
+        // Base64 makes 4 bytes of 3; the rest of the request is small.
+        let batchBytes = min(self.batchBytes, max(1 << 16, (target.limits.maxSizeRequest - (1 << 16)) * 3 / 4))
         var batches: [[(PlannedMessage, [String])]] = []
         var current: [(PlannedMessage, [String])] = []
         var bytes = 0
         let maxPerBatch = max(1, min(target.limits.maxObjectsInSet, 500))
-        for item in ready {
-            if !inline || item.0.size > inlineLimit {
-                batches.append([item])
-                continue
-            }
-            if !current.isEmpty, bytes + item.0.size > batchBytes || current.count >= maxPerBatch {
+        for item in ready where !outcome.refusedShas.contains(item.0.sha256) {
+            let size = uploaded[item.0.sha256] == nil ? item.0.size : 0
+            if !current.isEmpty, bytes + size > batchBytes || current.count >= maxPerBatch {
                 batches.append(current)
                 current = []
                 bytes = 0
             }
             current.append(item)
-            bytes += item.0.size
+            bytes += size
         }
         if !current.isEmpty { batches.append(current) }
 
-        let concurrency = max(1, min(target.limits.maxConcurrentRequests, 4))
+        let uploadedIds = uploaded
+        // As many as the server allows, up to 8: a server-bound import gained with each (3,000
+        // messages into Cyrus: 1 in flight 18.9 s, 2 15.7 s, 4 13.0 s, 8 12.0 s). Each request
+        // body is large, so each goes over a connection of its own (see Transfer).
+        let concurrency = max(1, min(target.limits.maxConcurrentRequests, 8))
         var done = 0
         try await withThrowingTaskGroup(of: Outcome.self) { group in
             var next = 0
@@ -74,7 +96,7 @@ struct MailImporter {
                 guard next < batches.count else { return }
                 let batch = batches[next]
                 next += 1
-                group.addTask { try await self.send(batch) }
+                group.addTask { try await self.send(batch, uploaded: uploadedIds) }
             }
             for _ in 0..<concurrency { start() }
             while let o = try await group.next() {
@@ -91,22 +113,18 @@ struct MailImporter {
 
     /// One batch: the bytes (inline, or through `uploadUrl` for a large one) and one `Email/import`.
     /// A keyword the server refuses is dropped and the message tried once more.
-    private func send(_ batch: [(PlannedMessage, [String])]) async throws -> Outcome {
+    private func send(_ batch: [(PlannedMessage, [String])], uploaded: [String: String], retried: Bool = false) async throws -> Outcome {
         var outcome = Outcome()
         var request = Request(using: target.using(Capability.mail))
         var blobRefs: [String: String] = [:]
         var uploads: [String: JSONValue] = [:]
         for (n, (m, _)) in batch.enumerated() {
-            if let cap = target.blobCapability, m.size <= inlineLimit {
-                guard let data = FileManager.default.contents(atPath: objects.path(m.sha256)) else {
-                    throw StoreError(path: objects.path(m.sha256), message: "cannot read the stored message")
-                }
-                uploads["b\(n)"] = ["data": [["data:asBase64": .string(data.base64EncodedString())]], "type": "message/rfc822"]
+            if let blobId = uploaded[m.sha256] {
+                blobRefs[m.sha256] = blobId
+            } else if let cap = target.blobCapability {
+                uploads["b\(n)"] = ["data": [["data:asBase64": request.base64(ofFile: objects.path(m.sha256))]], "type": "message/rfc822"]
                 blobRefs[m.sha256] = "#b\(n)"
                 request.using.insert(cap)
-            } else {
-                let up = try await target.client.upload(accountId: target.accountId, file: objects.path(m.sha256), type: "message/rfc822")
-                blobRefs[m.sha256] = up.blobId
             }
         }
         var uploadCall: Call?
@@ -120,9 +138,23 @@ struct MailImporter {
             byKey["e\(n)"] = (m, ids)
         }
         let importCall = request.add("Email/import", ["accountId": .string(target.accountId), "emails": .object(emails)])
-        let response = try await target.client.send(request)
-        if let uploadCall {
-            let u = try response.result(of: uploadCall)
+        let r: [String: JSONValue]
+        let u: [String: JSONValue]?
+        do {
+            let response = try await target.client.send(request)
+            u = try uploadCall.map { try response.result(of: $0) }
+            r = try response.result(of: importCall)
+        } catch let e as JMAPError where e.isRefusal {
+            // The server refused the request as a whole: nothing of it happened. Once more, then
+            // its messages are reported and the rest of the run goes on.
+            if !retried { return try await send(batch, uploaded: uploaded, retried: true) }
+            for (m, _) in batch {
+                outcome.refused.append(Refusal(kind: "mail", item: m.label, reason: "the server refused the import request: \(e)"))
+                outcome.refusedShas.insert(m.sha256)
+            }
+            return outcome
+        }
+        if let u {
             for (key, err) in u["notCreated"]?.objectValue ?? [:] {
                 guard let n = Int(key.dropFirst()), n < batch.count else { continue }
                 outcome.refused.append(Refusal(kind: "mail", item: batch[n].0.label, reason: "upload refused: " + setErrorText(err)))
@@ -130,7 +162,6 @@ struct MailImporter {
                 byKey["e\(n)"] = nil
             }
         }
-        let r = try response.result(of: importCall)
         var journal: [(source: String, targetId: String)] = []
         var found: [(source: String, targetId: String)] = []
         var blobIds: [(blobId: String, sha256: String, size: Int)] = []
@@ -164,7 +195,7 @@ struct MailImporter {
         try catalog.recordJournal(target: target.journalKey, kind: MailReplay.found, found)
         try catalog.recordBlobIds(origin: target.origin, blobIds)
         if !retry.isEmpty {
-            outcome.add(try await send(retry))
+            outcome.add(try await send(retry, uploaded: uploaded))
         }
         return outcome
     }

@@ -60,6 +60,18 @@ final class Transfer: @unchecked Sendable {
         uploadFD = -1
     }
 
+    static let http1BodyThreshold = 256 * 1024
+
+    static func bodySize(_ body: RequestBody) -> Int {
+        switch body {
+        case .none: return 0
+        case let .data(d, _): return d.count
+        case let .file(path, _):
+            var st = stat()
+            return stat(path, &st) == 0 ? Int(st.st_size) : 0
+        }
+    }
+
     private func configure(_ options: TransportOptions) throws {
         let url = request.url.absoluteString
         let opaque = Unmanaged.passUnretained(self).toOpaque()
@@ -73,10 +85,18 @@ final class Transfer: @unchecked Sendable {
         jm_easy_setopt_long(easy, CURLOPT_SSL_VERIFYPEER, 1)
         jm_easy_setopt_long(easy, CURLOPT_SSL_VERIFYHOST, 2)
         let scheme = request.url.scheme?.lowercased()
-        jm_easy_setopt_long(easy, CURLOPT_HTTP_VERSION,
-                            scheme == "https" ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_2_0)
-        // Wait for an existing connection to turn out multiplexable rather than opening another.
-        jm_easy_setopt_long(easy, CURLOPT_PIPEWAIT, 1)
+        if Transfer.bodySize(request.body) > Transfer.http1BodyThreshold {
+            // Large request bodies go over HTTP/1.1 on a connection of their own. Over HTTP/2,
+            // libcurl spins while the server's flow-control window is shut: 8 uploads of 2.7 MB
+            // to Cyrus took 0.78 s wall and 0.74 s CPU over h2, 0.39 s and 0.13 s over HTTP/1.1
+            // (curl 7.88 CLI, --parallel-max 4); a replay of 3,000 messages burnt 12 s of CPU.
+            jm_easy_setopt_long(easy, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1)
+        } else {
+            jm_easy_setopt_long(easy, CURLOPT_HTTP_VERSION,
+                                scheme == "https" ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_2_0)
+            // Wait for an existing connection to turn out multiplexable rather than opening another.
+            jm_easy_setopt_long(easy, CURLOPT_PIPEWAIT, 1)
+        }
         if Transfer.asksForCompression(request.url, sink) {
             jm_easy_setopt_string(easy, CURLOPT_ACCEPT_ENCODING, "")
         } else {

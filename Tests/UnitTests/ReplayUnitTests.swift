@@ -1,7 +1,7 @@
 import Formats
 import Foundation
 import History
-import JMAP
+@testable import JMAP
 import Logging
 import Mirror
 @testable import Replay
@@ -131,6 +131,26 @@ struct ReplayUnitTests {
         #expect(group["members"] == ["c1-uid": true] && group["name"]?["full"] == "Friends")
         let again = try await replayer.run(state, snapshot: "cyrus@x", into: try await target(server), options: options)
         #expect(again.ok && kind(again, "contacts")?.present == 3 && kind(again, "contacts")?.created == 0 && kind(again, "contacts")?.updated == 0)
+    }
+
+    @Test("a request naming files carries their base64 in place, byte for byte, and stays valid JSON")
+    func spooledBody() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("jmirror-spool-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let a = Data((0..<1_000_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }), b = Data("From: x\r\n\r\nshort\r\n".utf8)
+        FileManager.default.createFile(atPath: dir + "/a", contents: a)
+        FileManager.default.createFile(atPath: dir + "/b", contents: b)
+        var request = Request(using: ["urn:ietf:params:jmap:blob"])
+        let ra = request.base64(ofFile: dir + "/a"), rb = request.base64(ofFile: dir + "/b")
+        request.add("Blob/upload", ["accountId": "A", "create": ["x": ["data": [["data:asBase64": ra]]], "y": ["data": [["data:asBase64": rb]]],
+                                                                 "z": ["data": [["data:asText": "a \u{1}jmirror-file-0 lookalike"]]]]])
+        let path = try BodySpool.write(request)
+        defer { unlink(path) }
+        let json = try JSONValue.decode(try Data(contentsOf: URL(fileURLWithPath: path)))
+        let create = json["methodCalls"]?.arrayValue?.first?.arrayValue?[1]["create"]
+        #expect(create?["x"]?["data"]?.arrayValue?.first?["data:asBase64"] == .string(a.base64EncodedString()))
+        #expect(create?["y"]?["data"]?.arrayValue?.first?["data:asBase64"] == .string(b.base64EncodedString()))
+        #expect(create?["z"]?["data"]?.arrayValue?.first?["data:asText"] == "a \u{1}jmirror-file-0 lookalike")
     }
 
     @Test("keywords: RFC 8621 syntax, server-set keywords, --map parsing")
