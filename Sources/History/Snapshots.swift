@@ -70,8 +70,8 @@ public struct AccountState: Sendable {
         }
     }
 
-    public static func load(_ catalog: Catalog, account: String, snapshot: SnapshotRow?) throws -> AccountState {
-        AccountState(account: account, versions: try catalog.versions(account: account, generation: snapshot?.generation))
+    public static func load(_ catalog: Catalog, account: String, snapshot: SnapshotRow?, emailJSON: Bool = true) throws -> AccountState {
+        AccountState(account: account, versions: try catalog.versions(account: account, generation: snapshot?.generation, emailJSON: emailJSON))
     }
 
     public func mailboxNodes() -> [String: MailboxNode] {

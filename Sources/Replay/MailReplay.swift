@@ -73,8 +73,12 @@ struct MailReplay {
         kind.refused += updated.refused
         for sha in outcome.refusedShas { planned[sha] = nil }
 
-        progress("mail: reading the target back")
-        bySha = try await inventory()
+        // Read back, unless nothing at all was written (a rerun): then the inventory taken at the
+        // start is the target's state.
+        if kind.created + kind.updated > 0 || !outcome.existing.isEmpty || !outcome.refused.isEmpty || !plan.toCreate.isEmpty {
+            progress("mail: reading the target back")
+            bySha = try await inventory()
+        }
         let ours = try catalog.journal(target: target.journalKey, kind: MailReplay.imported)
         var verified = 0
         for p in planned.values.sorted(by: { $0.sha256 < $1.sha256 }) {
@@ -148,8 +152,11 @@ struct MailReplay {
         return out
     }
 
+    /// The source message's id, and its Message-ID when the state was loaded with the JSON.
     static func describe(_ e: VersionRow) -> String {
-        guard let j = try? JSONValue.decode(e.json), let mid = j["messageId"]?.arrayValue?.first?.stringValue else { return "" }
+        guard !e.json.isEmpty, let j = try? JSONValue.decode(e.json), let mid = j["messageId"]?.arrayValue?.first?.stringValue else {
+            return " (email \(e.id))"
+        }
         return " <\(mid)>"
     }
 }

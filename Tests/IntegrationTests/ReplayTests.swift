@@ -369,3 +369,26 @@ extension Integration.ReplayTests {
         #expect(again.ok && k?.created == 0 && k?.updated == 0 && k?.present == 2, "\(again)")
     }
 }
+
+extension Integration.ReplayTests {
+    @Test("a target that refuses some items: each reported with the server's reason, the rest carried over, not ok")
+    func partialRefusal() async throws {
+        let target = try await ServerAccount.fresh(server, prefix: "rp")
+        let store = try MirrorStore(root: FileManager.default.temporaryDirectory.appendingPathComponent("jmirror-rp-\(UUID().uuidString)").path)
+        // Cyrus refuses a vendor contact whose address lacks region and postcode (test-server.md).
+        let good: JSONValue = ["id": "ok", "uid": "ok-uid", "firstName": "Good", "lastName": "Card", "emails": [], "phones": [], "addresses": []]
+        let bad: JSONValue = ["id": "bad", "uid": "bad-uid", "firstName": "Bad", "lastName": "Address", "emails": [], "phones": [],
+                              "addresses": [["type": "home", "street": "1 Road", "locality": "Town", "country": "X"]]]
+        let state = AccountState(account: "src", versions: [VersionRow(type: "Contact", id: "ok", json: good.encoded()),
+                                                           VersionRow(type: "Contact", id: "bad", json: bad.encoded())])
+        var options = ReplayOptions()
+        options.only = [.contacts]
+        let r = try await Replayer(catalog: store.catalog, objects: store.objects)
+            .run(state, snapshot: "src@x", into: try await ReplayTarget.open(target.client, name: "t"), options: options)
+        let k = try #require(r.kinds.first { $0.kind == "contacts" })
+        #expect(!r.ok && k.created == 1 && k.verified == 1)
+        #expect(k.refused.count == 1 && k.refused.first?.item == "bad-uid" && k.refused.first?.reason.contains("invalidProperties") == true,
+                "\(k.refused)")
+        #expect(try await target.pimList("Contact").compactMap { $0["uid"]?.stringValue } == ["ok-uid"])
+    }
+}
