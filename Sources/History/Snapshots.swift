@@ -55,7 +55,9 @@ public enum SnapshotRef {
 public struct AccountState: Sendable {
     public var account: String
     public var mailboxes: [String: VersionRow] = [:]
+    /// Empty when loaded with `emails: false`: `forEachEmail` then reads them from the catalog.
     public var emails: [String: VersionRow] = [:]
+    private var deferredEmails: (catalog: Catalog, generation: Int64, count: Int)?
     /// Every other type: contacts, calendars, scripts, identities, vacation.
     public var items: [String: [String: VersionRow]] = [:]
 
@@ -70,9 +72,31 @@ public struct AccountState: Sendable {
         }
     }
 
-    public static func load(_ catalog: Catalog, account: String, snapshot: SnapshotRow?, emailJSON: Bool = true) throws -> AccountState {
-        AccountState(account: account, versions: try catalog.versions(account: account, generation: snapshot?.generation, emailJSON: emailJSON))
+    /// With `emails: false` the messages stay in the catalog and are read one at a time by
+    /// `forEachEmail` (a replay of 100k messages need not hold them all).
+    public static func load(_ catalog: Catalog, account: String, snapshot: SnapshotRow?, emails: Bool = true) throws -> AccountState {
+        guard !emails else {
+            return AccountState(account: account, versions: try catalog.versions(account: account, generation: snapshot?.generation))
+        }
+        let g = snapshot?.generation ?? Int64.max
+        let others = try catalog.versions(account: account, generation: g, types: nil, skipping: "Email")
+        var state = AccountState(account: account, versions: others)
+        var count = 0
+        try catalog.eachVersion(account: account, generation: g, type: "Email") { _ in count += 1 }
+        state.deferredEmails = (catalog, g, count)
+        return state
     }
+
+    /// Every message of the state, from memory or streamed from the catalog.
+    public func forEachEmail(_ body: (VersionRow) throws -> Void) throws {
+        if let d = deferredEmails {
+            try d.catalog.eachVersion(account: account, generation: d.generation, type: "Email", body)
+        } else {
+            for e in emails.values.sorted(by: { $0.id < $1.id }) { try body(e) }
+        }
+    }
+
+    public var emailCount: Int { deferredEmails?.count ?? emails.count }
 
     public func mailboxNodes() -> [String: MailboxNode] {
         mailboxes.compactMapValues { v in

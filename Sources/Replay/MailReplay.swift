@@ -11,7 +11,10 @@ struct PlannedMessage: Sendable {
     var paths: Set<String> = []
     var keywords: Set<String> = []
     var receivedAt: Date?
-    var label: String
+    /// The first source copy's id, for messages to the user.
+    var sourceId: String
+
+    var label: String { sha256 + " (email \(sourceId))" }
 }
 
 /// Mail, as the protocol has it backwards: map the folders, learn what the target already holds
@@ -33,7 +36,7 @@ struct MailReplay {
         defer { report.kinds.append(kind) }
         var plan = try MailboxPlan(state: state, target: try await target.mailboxes(), options: options)
         report.mailboxes = plan.mappings
-        var planned = self.planned(plan, &kind, &report.droppedKeywords)
+        var planned = try self.planned(plan, &kind, &report.droppedKeywords)
         kind.planned = planned.count
         progress("mail: \(planned.count) messages planned; reading what the target holds")
         var bySha = try await inventory()
@@ -79,7 +82,7 @@ struct MailReplay {
             progress("mail: reading the target back")
             bySha = try await inventory()
         }
-        let ours = try catalog.journal(target: target.journalKey, kind: MailReplay.imported)
+        let ours = try catalog.journalTargets(target: target.journalKey, kind: MailReplay.imported)
         var verified = 0
         for p in planned.values.sorted(by: { $0.sha256 < $1.sha256 }) {
             guard let copies = bySha[p.sha256], !copies.isEmpty else {
@@ -96,7 +99,7 @@ struct MailReplay {
                     + e.keywords.sorted().joined(separator: " ") + " instead of " + p.keywords.sorted().joined(separator: " ")))
                 continue
             }
-            if ours[p.sha256] == e.id, let want = p.receivedAt, let got = e.receivedAt.flatMap(UTCDate.parse),
+            if ours.contains(e.id), let want = p.receivedAt, let got = e.receivedAt.flatMap(UTCDate.parse),
                abs(got.timeIntervalSince(want)) >= 1 {
                 kind.verifyFailures.append(Refusal(kind: "mail", item: p.label, reason: "receivedAt is \(e.receivedAt ?? "-")"))
                 continue
@@ -116,24 +119,23 @@ struct MailReplay {
     }
 
     /// The selection's messages merged by content, with keywords the target can take.
-    func planned(_ plan: MailboxPlan, _ kind: inout KindReport, _ dropped: inout [String: Int]) -> [String: PlannedMessage] {
+    func planned(_ plan: MailboxPlan, _ kind: inout KindReport, _ dropped: inout [String: Int]) throws -> [String: PlannedMessage] {
         var out: [String: PlannedMessage] = [:]
         let maxSize = target.limits.maxSizeUpload
-        for e in state.emails.values.sorted(by: { $0.id < $1.id }) {
+        try state.forEachEmail { e in
             let boxes = e.mailboxIds.intersection(plan.selected)
-            guard !boxes.isEmpty else { continue }
-            let label = (e.sha256.map { String($0.prefix(12)) } ?? e.id) + Self.describe(e)
+            guard !boxes.isEmpty else { return }
             guard let sha = e.sha256, objects.contains(sha) else {
-                kind.refused.append(Refusal(kind: "mail", item: label,
+                kind.refused.append(Refusal(kind: "mail", item: (e.sha256 ?? "-") + " (email \(e.id))",
                                             reason: "its bytes are not in the store (never fetched, or damaged: see `jmirror check`)"))
-                continue
+                return
             }
             guard e.size <= maxSize else {
-                kind.refused.append(Refusal(kind: "mail", item: sha + Self.describe(e),
+                kind.refused.append(Refusal(kind: "mail", item: sha + " (email \(e.id))",
                                             reason: "\(e.size) bytes is more than the target's maxSizeUpload (\(maxSize))"))
-                continue
+                return
             }
-            var p = out[sha] ?? PlannedMessage(sha256: sha, size: e.size, receivedAt: e.receivedAt, label: sha + Self.describe(e))
+            var p = out[sha] ?? PlannedMessage(sha256: sha, size: e.size, receivedAt: e.receivedAt, sourceId: e.id)
             p.paths.formUnion(boxes.compactMap { plan.targetPath[$0] })
             for k in e.keywords {
                 let lowered = k.lowercased()
@@ -152,13 +154,6 @@ struct MailReplay {
         return out
     }
 
-    /// The source message's id, and its Message-ID when the state was loaded with the JSON.
-    static func describe(_ e: VersionRow) -> String {
-        guard !e.json.isEmpty, let j = try? JSONValue.decode(e.json), let mid = j["messageId"]?.arrayValue?.first?.stringValue else {
-            return " (email \(e.id))"
-        }
-        return " <\(mid)>"
-    }
 }
 
 /// RFC 8621 §4.1.1: what a keyword may contain. Checked before sending, because one refused

@@ -20,7 +20,7 @@ public struct Replayer: Sendable {
     public func run(_ state: AccountState, snapshot: String, into target: ReplayTarget, options: ReplayOptions,
                     progress: @escaping @Sendable (String) -> Void = { _ in }) async throws -> ReplayReport {
         var report = ReplayReport(source: state.account, snapshot: snapshot, target: target.name, dryRun: options.dryRun)
-        if options.only.contains(.mail), !state.emails.isEmpty || !state.mailboxes.isEmpty {
+        if options.only.contains(.mail), state.emailCount > 0 || !state.mailboxes.isEmpty {
             guard target.support[.mail] != nil else { throw ReplayError("\(target.name): the target offers no JMAP mail") }
             try await MailReplay(state: state, objects: objects, catalog: catalog, target: target, options: options,
                                  progress: progress).run(&report)

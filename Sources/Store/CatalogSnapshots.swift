@@ -70,17 +70,14 @@ extension Catalog {
     }
 
     /// Every object of `account` at `generation` (a snapshot's), or as it is now when nil.
-    /// With `emailJSON: false`, messages come without their JSON (what a replay needs of 100k
-    /// messages is in the other columns).
-    public func versions(account: String, generation: Int64?, types: Set<String>? = nil, emailJSON: Bool = true) throws -> [VersionRow] {
+    public func versions(account: String, generation: Int64?, types: Set<String>? = nil, skipping: String? = nil) throws -> [VersionRow] {
         let g = generation ?? Int64.max
-        let json = emailJSON ? "json" : "CASE WHEN type = 'Email' THEN X'' ELSE json END"
         return try pool.read { db in
             // A cursor, not fetchAll: every row is not held twice at the peak.
             let rows = try Row.fetchCursor(db, sql: """
-                SELECT type, id, \(json), sha256, size, keywords, mailbox_ids, received_at, blobs FROM version
-                WHERE account = ? AND gen_from <= ? AND (gen_to IS NULL OR gen_to > ?) ORDER BY type, id
-                """, arguments: [account, g, g])
+                SELECT type, id, json, sha256, size, keywords, mailbox_ids, received_at, blobs FROM version
+                WHERE account = ? AND gen_from <= ? AND (gen_to IS NULL OR gen_to > ?) \(skipping == nil ? "" : "AND type <> ?") ORDER BY type, id
+                """, arguments: StatementArguments([account, g, g] as [any DatabaseValueConvertible] + (skipping.map { [$0] } ?? [])))
             var out: [VersionRow] = []
             while let r = try rows.next() {
                 let type: String = r[0]
@@ -96,12 +93,13 @@ extension Catalog {
 
     /// Every object of `account` at `generation`, one at a time in (type, id) order, without
     /// holding the whole state in memory (archive export).
-    public func eachVersion(account: String, generation: Int64, _ body: (VersionRow) throws -> Void) throws {
+    /// `type` limits it to one type.
+    public func eachVersion(account: String, generation: Int64, type: String? = nil, _ body: (VersionRow) throws -> Void) throws {
         try pool.read { db in
             let rows = try Row.fetchCursor(db, sql: """
                 SELECT type, id, json, sha256, size, keywords, mailbox_ids, received_at, blobs FROM version
-                WHERE account = ? AND gen_from <= ? AND (gen_to IS NULL OR gen_to > ?) ORDER BY type, id
-                """, arguments: [account, generation, generation])
+                WHERE account = ? AND gen_from <= ? AND (gen_to IS NULL OR gen_to > ?) \(type == nil ? "" : "AND type = ?") ORDER BY type, id
+                """, arguments: StatementArguments([account, generation, generation] as [any DatabaseValueConvertible] + (type.map { [$0] } ?? [])))
             while let r = try rows.next() {
                 let received: Double? = r[7]
                 try body(VersionRow(type: r[0], id: r[1], json: r[2], sha256: r[3], size: r[4], keywords: Catalog.decodeSet(r[5]),

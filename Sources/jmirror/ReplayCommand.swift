@@ -50,7 +50,7 @@ struct ReplayCommand: AsyncParsableCommand {
             if into != nil, !map.isEmpty { throw ReplayError("--into and --map cannot be combined") }
             let snap = try o.resolve(source.contains("@") ? source : source + "@latest")
             let account = try o.config.accounts(named: [to])[0]
-            let state = try AccountState.load(o.store.catalog, account: snap.account, snapshot: snap, emailJSON: false)
+            let state = try AccountState.load(o.store.catalog, account: snap.account, snapshot: snap, emails: false)
             let client = try await Connector.connect(account, logger: logger, warn: Console.error)
             let target = try await ReplayTarget.open(client, name: account.name)
             let progress = ProgressLine(enabled: !json && isatty(STDERR_FILENO) == 1)
