@@ -17,6 +17,7 @@ bench:
 	bash contrib/bench/blob-download.sh
 	bash contrib/bench/mail-sync.sh
 	bash contrib/bench/history.sh
+	bash contrib/bench/replay.sh
 
 clean:
 	rm -rf .build
