@@ -9,7 +9,7 @@ import Store
 /// what a client may set is sent; server-set properties (ids, blobs, DAV paths) never are.
 /// Contacts are translated between the vendor dialect and RFC 9610 when source and target differ.
 struct CollectionReplay {
-    let items: ItemReplay
+    let items: ReplayRun
     let kind: History.DataKind
     let support: DataTypeSupport
 

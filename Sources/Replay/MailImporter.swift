@@ -191,8 +191,8 @@ struct MailImporter {
             outcome.refused.append(Refusal(kind: "mail", item: m.label, reason: "import refused: " + setErrorText(err)))
             outcome.refusedShas.insert(m.sha256)
         }
-        try catalog.recordJournal(target: target.journalKey, kind: MailReplay.imported, journal)
-        try catalog.recordJournal(target: target.journalKey, kind: MailReplay.found, found)
+        try catalog.recordJournal(target: target.journalKey, kind: MailJournal.imported, journal)
+        try catalog.recordJournal(target: target.journalKey, kind: MailJournal.found, found)
         try catalog.recordBlobIds(origin: target.origin, blobIds)
         if !retry.isEmpty {
             outcome.add(try await send(retry, uploaded: uploaded))

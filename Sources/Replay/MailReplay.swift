@@ -17,21 +17,16 @@ struct PlannedMessage: Sendable {
     var label: String { sha256 + " (email \(sourceId))" }
 }
 
+/// Keys of the journal: messages this tool imported, and messages it found already there.
+enum MailJournal {
+    static let imported = "Email", found = "Email.found"
+}
+
 /// Mail, as the protocol has it backwards: map the folders, learn what the target already holds
 /// by the SHA-256 of its bytes, upload and import the rest in batches, bring the others' folders
 /// and keywords in line, then read the target back.
-struct MailReplay {
-    let state: AccountState
-    let objects: ObjectStore
-    let catalog: Catalog
-    let target: ReplayTarget
-    let options: ReplayOptions
-    let progress: @Sendable (String) -> Void
-
-    /// Keys of the journal: messages this tool imported, and messages it found already there.
-    static let imported = "Email", found = "Email.found"
-
-    func run(_ report: inout ReplayReport) async throws {
+extension ReplayRun {
+    func mail(_ report: inout ReplayReport) async throws {
         var kind = KindReport(kind: "mail")
         defer { report.kinds.append(kind) }
         var plan = try MailboxPlan(state: state, target: try await target.mailboxes(), options: options)
@@ -82,7 +77,7 @@ struct MailReplay {
             progress("mail: reading the target back")
             bySha = try await inventory()
         }
-        let ours = try catalog.journalTargets(target: target.journalKey, kind: MailReplay.imported)
+        let ours = try catalog.journalTargets(target: target.journalKey, kind: MailJournal.imported)
         var verified = 0
         for p in planned.values.sorted(by: { $0.sha256 < $1.sha256 }) {
             guard let copies = bySha[p.sha256], !copies.isEmpty else {

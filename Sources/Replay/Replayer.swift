@@ -20,14 +20,13 @@ public struct Replayer: Sendable {
     public func run(_ state: AccountState, snapshot: String, into target: ReplayTarget, options: ReplayOptions,
                     progress: @escaping @Sendable (String) -> Void = { _ in }) async throws -> ReplayReport {
         var report = ReplayReport(source: state.account, snapshot: snapshot, target: target.name, dryRun: options.dryRun)
+        let run = ReplayRun(state: state, objects: objects, catalog: catalog, target: target, options: options, progress: progress)
         if options.only.contains(.mail), state.emailCount > 0 || !state.mailboxes.isEmpty {
             guard target.support[.mail] != nil else { throw ReplayError("\(target.name): the target offers no JMAP mail") }
-            try await MailReplay(state: state, objects: objects, catalog: catalog, target: target, options: options,
-                                 progress: progress).run(&report)
+            try await run.mail(&report)
         }
-        let items = ItemReplay(state: state, objects: objects, catalog: catalog, target: target, options: options, progress: progress)
         for kind in [History.DataKind.sieve, .identities, .contacts, .calendars, .vacation] where options.only.contains(kind) {
-            if let r = try await items.run(kind) { report.kinds.append(r) }
+            if let r = try await run.items(kind) { report.kinds.append(r) }
         }
         return report
     }

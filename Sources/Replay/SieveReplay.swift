@@ -6,7 +6,7 @@ import Store
 /// Sieve scripts by name and content: each uploaded where the target lacks it or holds other
 /// bytes under that name, and the source's active script activated.
 struct SieveReplay {
-    let items: ItemReplay
+    let items: ReplayRun
     let support: DataTypeSupport
 
     /// Cyrus keeps the vacation response as a generated script under this name (and makes it the
@@ -36,7 +36,14 @@ struct SieveReplay {
         report.toUpdate = changes.count - report.toCreate
         report.bytesToUpload = changes.reduce(0) { $0 + Int64((try? FileManager.default.attributesOfItem(atPath: items.objects.path($1.sha))[.size] as? Int) ?? 0) }
         let active = source.first(where: \.active)?.name
-        if items.options.dryRun { return }
+        if items.options.dryRun {
+            for c in changes {
+                if let why = try await validate(c.sha) {
+                    report.refused.append(Refusal(kind: "sieve", item: c.name, reason: "the target would refuse the script: " + why))
+                }
+            }
+            return
+        }
 
         var create: [String: JSONValue] = [:], update: [String: JSONValue] = [:]
         var names: [String: String] = [:]
@@ -82,6 +89,20 @@ struct SieveReplay {
             verified += 1
         }
         report.verified = verified
+    }
+
+    /// What the target says of a script without storing it (RFC 9661 §2.4 `SieveScript/validate`;
+    /// the upload is a blob, not a change to the account). Nil when it is valid, or when the server
+    /// cannot tell.
+    private func validate(_ sha: String) async throws -> String? {
+        let target = items.target
+        let blob = try await target.client.upload(accountId: target.accountId, file: items.objects.path(sha), type: "application/sieve")
+        do {
+            let r = try await target.call("SieveScript/validate", ["blobId": .string(blob.blobId)], using: [support.capability])
+            return r["error"].flatMap { $0.isNull ? nil : setErrorText($0) }
+        } catch let JMAPError.method(e) where e.type == "unknownMethod" {
+            return nil
+        }
     }
 
     private func inventory() async throws -> ([String: (id: String, blobId: String, isActive: Bool)], [String: String]) {

@@ -55,7 +55,10 @@ struct ReplayCommand: AsyncParsableCommand {
             let target = try await ReplayTarget.open(client, name: account.name)
             let progress = ProgressLine(enabled: !json && isatty(STDERR_FILENO) == 1)
             let report = try await Replayer(catalog: o.store.catalog, objects: o.store.objects)
-                .run(state, snapshot: "\(snap.account)@\(snap.shortId)", into: target, options: options) { progress.text($0) }
+                .run(state, snapshot: "\(snap.account)@\(snap.shortId)", into: target, options: options) {
+                    progress.text($0)
+                    logger.info("\($0)")
+                }
             progress.clear()
             let status: ExitStatus = report.ok ? .success : .partialFailure
             if json {

@@ -392,3 +392,40 @@ extension Integration.ReplayTests {
         #expect(try await target.pimList("Contact").compactMap { $0["uid"]?.stringValue } == ["ok-uid"])
     }
 }
+
+extension Integration.ReplayTests {
+    @Test("--dry-run names what the target would refuse, with the server's words: a broken Sieve script, identities Cyrus cannot create")
+    func dryRunRefusals() async throws {
+        let target = try await ServerAccount.fresh(server, prefix: "rd")
+        let store = try MirrorStore(root: FileManager.default.temporaryDirectory.appendingPathComponent("jmirror-rd-\(UUID().uuidString)").path)
+        func stored(_ text: String) throws -> String {
+            let data = Data(text.utf8)
+            let sha = SHA256Hasher.hex(of: data)
+            let (path, fd) = try store.objects.makeTemporaryFile()
+            _ = data.withUnsafeBytes { write(fd, $0.baseAddress, data.count) }
+            close(fd)
+            try store.objects.adopt(temporaryPath: path, sha256: sha)
+            return sha
+        }
+        let good = try stored("keep;\r\n"), bad = try stored("this is not sieve {\r\n")
+        let state = AccountState(account: "src", versions: [
+            VersionRow(type: "SieveScript", id: "s1", json: JSONValue.object(["id": "s1", "name": "fine", "blobId": "B1", "isActive": true]).encoded(),
+                       blobs: ["B1": good]),
+            VersionRow(type: "SieveScript", id: "s2", json: JSONValue.object(["id": "s2", "name": "broken", "blobId": "B2", "isActive": false]).encoded(),
+                       blobs: ["B2": bad]),
+            VersionRow(type: "Identity", id: "i1", json: JSONValue.object(["id": "i1", "name": "Work", "email": "me@work.example"]).encoded()),
+        ])
+        var options = ReplayOptions()
+        options.only = [.sieve, .identities]
+        options.dryRun = true
+        let r = try await Replayer(catalog: store.catalog, objects: store.objects)
+            .run(state, snapshot: "src@x", into: try await ReplayTarget.open(target.client, name: "t"), options: options)
+        let sieve = try #require(r.kinds.first { $0.kind == "sieve" })
+        #expect(sieve.toCreate == 2 && sieve.refused.map(\.item) == ["broken"], "\(sieve.refused)")
+        #expect(sieve.refused.first?.reason.contains("the target would refuse the script") == true)
+        let ids = try #require(r.kinds.first { $0.kind == "identities" })
+        #expect(ids.refused.map(\.item) == ["Work <me@work.example>"] && ids.refused.first?.reason.contains("Identity/set") == true)
+        #expect(!r.ok)
+        #expect(try await target.pimList("SieveScript").isEmpty)
+    }
+}

@@ -3,10 +3,11 @@ import History
 import JMAP
 import Store
 
-/// Contacts, calendars, Sieve scripts, identities and the vacation response. Items are matched on
-/// the target by what survives a copy (a UID, a collection's or script's name, an identity's
-/// address and name), so a rerun updates instead of adding.
-struct ItemReplay {
+/// One replay of one snapshot into one target: what every part of it reads. Mail is in
+/// MailReplay.swift; here are contacts, calendars, Sieve scripts, identities and the vacation
+/// response, matched on the target by what survives a copy (a UID, a collection's or script's
+/// name, an identity's address and name), so that a rerun updates instead of adding.
+struct ReplayRun {
     let state: AccountState
     let objects: ObjectStore
     let catalog: Catalog
@@ -14,7 +15,7 @@ struct ItemReplay {
     let options: ReplayOptions
     let progress: @Sendable (String) -> Void
 
-    func run(_ kind: History.DataKind) async throws -> KindReport? {
+    func items(_ kind: History.DataKind) async throws -> KindReport? {
         guard state.has(kind) else { return nil }
         var report = KindReport(kind: kind.rawValue)
         let jmapKind: JMAP.DataKind = switch kind {
@@ -68,6 +69,17 @@ struct ItemReplay {
         let missing = source.filter { !existing.contains(key($0.json)) }
         report.present = source.count - missing.count
         report.toCreate = missing.count
+        if options.dryRun, !missing.isEmpty {
+            // An empty /set changes nothing and says whether the server creates identities at all.
+            do {
+                _ = try await target.call("Identity/set", [:], using: [support.capability])
+            } catch let JMAPError.method(e) {
+                for m in missing {
+                    report.refused.append(Refusal(kind: "identities", item: Self.describeIdentity(m.json),
+                                                  reason: "the target does not create identities (Identity/set: \(e.type))"))
+                }
+            }
+        }
         if options.dryRun || missing.isEmpty {
             report.verified = options.dryRun ? nil : report.present
             return
