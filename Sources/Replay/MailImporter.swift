@@ -87,7 +87,8 @@ struct MailImporter {
         let uploadedIds = uploaded
         // As many as the server allows, up to 8: a server-bound import gained with each (3,000
         // messages into Cyrus: 1 in flight 18.9 s, 2 15.7 s, 4 13.0 s). Preparing a few more
-        // bodies ahead than the server's 5 did not help (11.1–12.4 s either way). Each request
+        // bodies ahead than the server's 5 did not help (11.1–12.4 s either way), nor did batches
+        // of 7 MB or interleaving folders between the batches in flight. Each request
         // body is large, so each goes over a connection of its own (see Transfer).
         let concurrency = max(1, min(target.limits.maxConcurrentRequests, 8))
         var done = 0
