@@ -33,6 +33,13 @@ func maildirContent(_ root: String) -> [String: [String]] {
     return out.mapValues { $0.sorted() }
 }
 
+/// How many times Cyrus logged an iTIP invitation to `address` (its "iTIP scheduling request
+/// from … to …" line).
+func scheduling(_ log: String, _ address: String) -> Int {
+    ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n")
+        .filter { $0.contains("iTIP scheduling request") && $0.contains(address) }.count
+}
+
 /// Files the test server's sendmail stub saved that mention `needle` (mail Cyrus tried to send).
 func sentMail(_ server: TestServer, mentioning needle: String) -> Int {
     let outbox = server.base + "/outbox"
@@ -192,6 +199,7 @@ extension Integration {
             #expect(!calls.contains { $0.first?.stringValue?.hasPrefix("EmailSubmission") == true })
             let eventWrites = calls.filter { $0.first == "CalendarEvent/set" }
             #expect(!eventWrites.isEmpty && eventWrites.allSatisfy { $0.count == 2 && $0[1] == false })
+
         }
     
         @Test("restore in place: messages, a folder and a contact deleted on the server come back from the earlier snapshot, nothing doubles, the active script is restored")
@@ -204,6 +212,25 @@ extension Integration {
                 ids.append(try await a.importMessage(sampleMessage("restore \(i)"), mailboxIds: [i < 5 ? inbox : folder],
                                                      keywords: i == 0 ? ["$seen"] : []))
             }
+            // An event this account organises, with an outside attendee: Cyrus invites on a write of
+            // it unless told not to, and logs each invitation it tries ("iTIP scheduling request").
+            let guest = "guest-\(UUID().uuidString.prefix(8).lowercased())@example.org"
+            try await a.putEvent(Data("""
+                BEGIN:VCALENDAR\r
+                VERSION:2.0\r
+                PRODID:-//jmirror tests//EN\r
+                BEGIN:VEVENT\r
+                UID:meeting-1\r
+                DTSTAMP:20260101T000000Z\r
+                DTSTART:20260610T090000Z\r
+                DURATION:PT1H\r
+                SUMMARY:Planning\r
+                ORGANIZER:mailto:\(a.user)@internal\r
+                ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:\(guest)\r
+                END:VEVENT\r
+                END:VCALENDAR\r
+
+                """.utf8), name: "meeting-1")
             try await a.putCard(sampleCard("card-x", name: "Xavier"), name: "card-x")
             try await a.putCard(sampleCard("card-y", name: "Yvonne"), name: "card-y")
             let s1 = try await a.upload(Data("keep;\r\n".utf8))
@@ -221,14 +248,21 @@ extension Integration {
             try await a.destroyEmails([ids[1], ids[2]])
             try await a.setMailbox(destroy: folder, removeEmails: true)
             _ = try await a.dav("DELETE", "addressbooks/user/\(a.user)/Default/card-y.vcf")
+            _ = try await a.dav("DELETE", "calendars/user/\(a.user)/Default/meeting-1.ics")
             try await a.updateEmail(ids[0], ["keywords/$seen": .null, "keywords/$flagged": true])
             let strict = try #require(try await a.pimList("SieveScript").first { $0["name"] == "strict" }?["id"]?.stringValue)
             try await a.pimSet("SieveScript/set", ["onSuccessActivateScript": .string(strict)])
             #expect(try cli.run(["sync"]).code == 0)
             #expect(try await a.allEmailIds().count == 3)
 
+            let log = try #require(server.syslog, "Cyrus's syslog is not readable here (see contrib/test-server/start.sh)")
+            let invited = scheduling(log, guest)
+            #expect(invited > 0, "the PUT's invitation was not logged: the log cannot witness anything")
             let r = try cli.json(["replay", "main@" + String(before.prefix(8)), "--to", "main"])
             #expect(r.code == 0, "\(r.value)")
+            // The organiser's own event came back, and Cyrus tried to invite no one.
+            #expect(try await a.pimList("CalendarEvent").contains { $0["uid"] == "meeting-1" })
+            #expect(scheduling(log, guest) == invited)
             let mail = r.value["report"]?["kinds"]?.arrayValue?.first { $0["kind"] == "mail" }
             #expect(mail?["created"]?.intValue == 5 && mail?["present"]?.intValue == 2 && mail?["updated"]?.intValue == 1)
             #expect(try await a.allEmailIds().count == 8)

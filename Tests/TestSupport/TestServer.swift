@@ -16,6 +16,8 @@ public struct TestServer: Sendable {
     public var users: [String]
     public var passwordPrefix: String
     public var base: String
+    /// Where Cyrus's syslog lines land (start.sh's listener), or nil when a syslog daemon has them.
+    public var syslog: String?
 
     /// `second`: the other, separately started Cyrus that `make test` runs for replays between servers.
     public static func load(second: Bool = false) throws -> TestServer {
@@ -40,7 +42,8 @@ public struct TestServer: Sendable {
         return TestServer(httpBase: http, imapPort: imap, lmtpPort: lmtp,
                           users: (values["JMIRROR_TEST_USERS"] ?? "").split(separator: " ").map(String.init),
                           passwordPrefix: values["JMIRROR_TEST_PASSWORD_PREFIX"] ?? "secret-",
-                          base: values["JMIRROR_TEST_BASE"] ?? "")
+                          base: values["JMIRROR_TEST_BASE"] ?? "",
+                          syslog: values["JMIRROR_TEST_SYSLOG"].flatMap { $0.isEmpty ? nil : $0 })
     }
 
     public func password(_ user: String) -> String { passwordPrefix + user }

@@ -18,6 +18,20 @@ mkdir -p "$base"/{conf,spool,sieve,search,outbox}
 for d in db proc socket log msg user quota lock; do mkdir -p "$base/conf/$d"; done
 cp "$here/sendmail-stub" "$base/sendmail-stub"
 
+# Cyrus logs only through syslog(3). Where no syslog daemon listens on /dev/log (a container),
+# listen there ourselves, so that tests can read what Cyrus did (the iTIP scheduling it attempted,
+# for one). One listener serves every test server on the machine.
+syslog_file=${JMIRROR_TEST_SYSLOG:-/tmp/jmirror-test-syslog.log}
+syslog_pid=/tmp/jmirror-test-syslog.pid
+if ! { [ -f "$syslog_pid" ] && kill -0 "$(cat "$syslog_pid")" 2>/dev/null; }; then
+  if python3 -c 'import socket; socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).connect("/dev/log")' 2>/dev/null; then
+    syslog_file=""   # a syslog daemon has it: Cyrus's lines go to the system log
+  else
+    nohup python3 "$here/syslog-listener" /dev/log "$syslog_file" >/dev/null 2>&1 &
+    echo $! > "$syslog_pid"
+  fi
+fi
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 imap_port=$(free_port); http_port=$(free_port); lmtp_port=$(free_port)
 # Test-only credentials: a private server on loopback, regenerated on every start.
@@ -119,6 +133,7 @@ JMIRROR_TEST_LMTP_PORT=$lmtp_port
 JMIRROR_TEST_USERS="$users"
 JMIRROR_TEST_PASSWORD_PREFIX=$user_secret_prefix
 JMIRROR_TEST_ADMIN_SECRET=$admin_secret
+JMIRROR_TEST_SYSLOG=$syslog_file
 ENV
 chmod 644 "$base/server.env"
 echo "start.sh: Cyrus $(dpkg-query -W -f='${Version}' cyrus-common) running at http://127.0.0.1:$http_port (imap $imap_port, lmtp $lmtp_port), base $base"
