@@ -341,6 +341,28 @@ public actor JMAPClient {
                             type: json["type"]?.stringValue ?? type, size: json["size"]?.intValue ?? Int(st.st_size))
     }
 
+    /// The SHA-256 and size of blobs as the server reports them (RFC 9404 `digest:sha-256`, base64,
+    /// or the Cyrus vendor blob capability), without their data, in calls of `maxObjectsInGet`.
+    /// Blobs the server gives no digest for are absent from the answer.
+    public func sha256Digests(accountId: String, blobIds: [String], capability: String) async throws -> [String: (sha256: String, size: Int)] {
+        var out: [String: (sha256: String, size: Int)] = [:]
+        let chunk = max(1, session.coreLimits.maxObjectsInGet)
+        let hex = Array("0123456789abcdef".utf8)
+        for start in stride(from: 0, to: blobIds.count, by: chunk) {
+            var request = Request(using: [capability])
+            let call = request.add("Blob/get", ["accountId": .string(accountId),
+                                                "ids": .strings(Array(blobIds[start..<min(start + chunk, blobIds.count)])),
+                                                "properties": ["digest:sha-256", "size"]])
+            for entry in try await send(request).result(of: call)["list"]?.arrayValue ?? [] {
+                guard let id = entry["id"]?.stringValue, let b64 = entry["digest:sha-256"]?.stringValue,
+                      let raw = Data(base64Encoded: b64), raw.count == 32 else { continue }
+                let sha = String(decoding: raw.flatMap { [hex[Int($0 >> 4)], hex[Int($0 & 0xf)]] }, as: UTF8.self)
+                out[id] = (sha, entry["size"]?.intValue ?? 0)
+            }
+        }
+        return out
+    }
+
     // MARK: HTTP → JMAP errors
 
     static func perform(_ transport: HTTPTransport, _ request: HTTPRequest, sink: ResponseSink) async throws -> HTTPResponse {

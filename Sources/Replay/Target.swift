@@ -1,4 +1,3 @@
-import Digest
 import Foundation
 import JMAP
 import Store
@@ -111,18 +110,10 @@ extension ReplayTarget {
         guard !todo.isEmpty else { return known }
         var learnt: [(blobId: String, sha256: String, size: Int)] = []
         if let cap = blobCapability {
-            let chunk = max(1, min(limits.maxObjectsInGet, 4096))
-            for start in stride(from: 0, to: todo.count, by: chunk) {
-                let ids = Array(todo[start..<min(start + chunk, todo.count)])
-                let r = try await call("Blob/get", ["ids": .strings(ids), "properties": .strings(["digest:sha-256", "size"])],
-                                       using: [Capability.core, cap])
-                for e in r["list"]?.arrayValue ?? [] {
-                    guard let id = e["id"]?.stringValue, let b64 = e["digest:sha-256"]?.stringValue,
-                          let raw = Data(base64Encoded: b64), raw.count == 32 else { continue }
-                    learnt.append((id, SHA256Hasher.hex([UInt8](raw)), e["size"]?.intValue ?? 0))
-                }
+            for (id, d) in try await client.sha256Digests(accountId: accountId, blobIds: todo, capability: cap) {
+                learnt.append((id, d.sha256, d.size))
+                known[id] = d.sha256
             }
-            for l in learnt { known[l.blobId] = l.sha256 }
             todo = todo.filter { known[$0] == nil }
         }
         for id in todo {

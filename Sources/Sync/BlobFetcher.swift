@@ -178,22 +178,13 @@ struct BlobFetcher {
     /// server reports (RFC 9404 `digest:sha-256`, base64). A server that gives none makes this a
     /// no-op: everything is then downloaded as usual.
     private func storedByDigest(_ items: [Item]) async throws -> [String: String] {
+        guard let digests = try? await client.sha256Digests(accountId: accountId, blobIds: items.map(\.blobId),
+                                                            capability: blobCapability!) else { return [:] }
         var out: [String: String] = [:]
         var landed: [(String, String, Int)] = []
-        for start in stride(from: 0, to: items.count, by: max(1, maxObjectsInGet)) {
-            let chunk = Array(items[start..<min(start + max(1, maxObjectsInGet), items.count)])
-            var request = Request(using: [blobCapability!])
-            let call = request.add("Blob/get", ["accountId": .string(accountId), "ids": .strings(chunk.map(\.blobId)),
-                                                "properties": ["digest:sha-256", "size"]])
-            guard let args = try? await client.send(request).result(of: call) else { return out }
-            for entry in args["list"]?.arrayValue ?? [] {
-                guard let id = entry["id"]?.stringValue, let b64 = entry["digest:sha-256"]?.stringValue,
-                      let raw = Data(base64Encoded: b64), raw.count == 32 else { continue }
-                let sha = SHA256Hasher.hex([UInt8](raw))
-                guard objects.contains(sha) else { continue }
-                out[id] = sha
-                landed.append((id, sha, entry["size"]?.intValue ?? 0))
-            }
+        for (id, d) in digests where objects.contains(d.sha256) {
+            out[id] = d.sha256
+            landed.append((id, d.sha256, d.size))
         }
         if !landed.isEmpty { try commit(landed) }
         return out
