@@ -81,9 +81,9 @@ public struct Request: Sendable {
     /// A string argument holding the base64 of a file (RFC 9404 `data:asBase64`), written into the
     /// request body straight from the file: a batch of messages never sits in memory as strings.
     public mutating func base64(ofFile path: String) -> JSONValue {
-        let token = "\u{1}jmirror-file-\(attachments.count)\u{1}"
-        attachments[token] = path
-        return .string(token)
+        let placeholder = "\u{1}jmirror-file-\(attachments.count)\u{1}"
+        attachments[placeholder] = path
+        return .string(placeholder)
     }
 
     func body() throws -> Data {
