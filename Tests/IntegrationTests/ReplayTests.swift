@@ -33,6 +33,17 @@ func maildirContent(_ root: String) -> [String: [String]] {
     return out.mapValues { $0.sorted() }
 }
 
+/// An iCalendar object whose one-hour VEVENTs (each given by its own lines) `organizer` (a test
+/// server user) organises, inviting `attendee`.
+func invitation(organizer: String, attendee: String, _ events: [[String]]) -> Data {
+    var lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//jmirror tests//EN"]
+    for e in events {
+        lines += ["BEGIN:VEVENT", "DTSTAMP:20260101T000000Z", "DURATION:PT1H"] + e
+            + ["ORGANIZER:mailto:\(organizer)@internal", "ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:\(attendee)", "END:VEVENT"]
+    }
+    return Data((lines + ["END:VCALENDAR"]).map { $0 + "\r\n" }.joined().utf8)
+}
+
 /// How many times Cyrus logged an iTIP invitation to `address` (its "iTIP scheduling request
 /// from … to …" line).
 func scheduling(_ log: String, _ address: String) -> Int {
@@ -77,33 +88,11 @@ extension Integration {
             try await a.putCard(sampleCard("card-ada", name: "Ada Lovelace"), name: "card-ada")
             try await a.putCard(sampleCard("card-bob", name: "Bob Builder"), name: "card-bob")
             try await a.pimSet("ContactGroup/set", ["create": ["g": ["name": "Friends", "contactIds": ["card-ada", "card-bob"]]]])
-            try await a.putEvent(Data("""
-                BEGIN:VCALENDAR\r
-                VERSION:2.0\r
-                PRODID:-//jmirror tests//EN\r
-                BEGIN:VEVENT\r
-                UID:weekly-1\r
-                DTSTAMP:20260101T000000Z\r
-                DTSTART;TZID=Europe/Berlin:20260105T100000\r
-                DURATION:PT1H\r
-                RRULE:FREQ=WEEKLY;COUNT=5\r
-                SUMMARY:Weekly\r
-                ORGANIZER:mailto:\(a.user)@internal\r
-                ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:\(attendee)\r
-                END:VEVENT\r
-                BEGIN:VEVENT\r
-                UID:weekly-1\r
-                DTSTAMP:20260101T000000Z\r
-                RECURRENCE-ID;TZID=Europe/Berlin:20260112T100000\r
-                DTSTART;TZID=Europe/Berlin:20260112T110000\r
-                DURATION:PT1H\r
-                SUMMARY:Weekly (moved)\r
-                ORGANIZER:mailto:\(a.user)@internal\r
-                ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:\(attendee)\r
-                END:VEVENT\r
-                END:VCALENDAR\r
-
-                """.utf8), name: "weekly-1")
+            try await a.putEvent(invitation(organizer: a.user, attendee: attendee, [
+                ["UID:weekly-1", "DTSTART;TZID=Europe/Berlin:20260105T100000", "RRULE:FREQ=WEEKLY;COUNT=5", "SUMMARY:Weekly"],
+                ["UID:weekly-1", "RECURRENCE-ID;TZID=Europe/Berlin:20260112T100000", "DTSTART;TZID=Europe/Berlin:20260112T110000",
+                 "SUMMARY:Weekly (moved)"],
+            ]), name: "weekly-1")
             try await a.putEvent(sampleEvent("plain-1", title: "Dentist"), name: "plain-1")
             let s1 = try await a.upload(Data("require [\"fileinto\"];\r\nif header :contains \"subject\" \"x\" { fileinto \"Archive\"; }\r\n".utf8))
             let s2 = try await a.upload(Data("discard;\r\n".utf8))
@@ -215,22 +204,8 @@ extension Integration {
             // An event this account organises, with an outside attendee: Cyrus invites on a write of
             // it unless told not to, and logs each invitation it tries ("iTIP scheduling request").
             let guest = "guest-\(UUID().uuidString.prefix(8).lowercased())@example.org"
-            try await a.putEvent(Data("""
-                BEGIN:VCALENDAR\r
-                VERSION:2.0\r
-                PRODID:-//jmirror tests//EN\r
-                BEGIN:VEVENT\r
-                UID:meeting-1\r
-                DTSTAMP:20260101T000000Z\r
-                DTSTART:20260610T090000Z\r
-                DURATION:PT1H\r
-                SUMMARY:Planning\r
-                ORGANIZER:mailto:\(a.user)@internal\r
-                ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:\(guest)\r
-                END:VEVENT\r
-                END:VCALENDAR\r
-
-                """.utf8), name: "meeting-1")
+            try await a.putEvent(invitation(organizer: a.user, attendee: guest,
+                                            [["UID:meeting-1", "DTSTART:20260610T090000Z", "SUMMARY:Planning"]]), name: "meeting-1")
             try await a.putCard(sampleCard("card-x", name: "Xavier"), name: "card-x")
             try await a.putCard(sampleCard("card-y", name: "Yvonne"), name: "card-y")
             let s1 = try await a.upload(Data("keep;\r\n".utf8))
