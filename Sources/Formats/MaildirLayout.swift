@@ -17,7 +17,9 @@ public enum MaildirLayout {
         }
     }
 
-    /// The inbox is the root (""), every other mailbox `.A.B` from its top-level ancestor down.
+    /// The inbox is the root (""), every other mailbox `.A.B` from its top-level ancestor down;
+    /// the inbox's own descendants start with `INBOX`, whatever the server calls it, because that
+    /// is where Dovecot looks for them (`.INBOX.Receipts`).
     public static func folders(_ mailboxes: [Mailbox]) -> [String: String] {
         let byId = Dictionary(mailboxes.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         var out: [String: String] = [:]
@@ -31,6 +33,10 @@ public enum MaildirLayout {
             var seen = Set<String>()
             while let c = cursor, !seen.contains(c.id), names.count < 256 {
                 seen.insert(c.id)
+                if c.role == "inbox" {
+                    names.insert("INBOX", at: 0)
+                    break
+                }
                 names.insert(c.name, at: 0)
                 cursor = c.parentId.flatMap { byId[$0] }
             }

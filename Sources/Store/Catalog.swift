@@ -136,6 +136,7 @@ public final class Catalog: Sendable {
         registerHistory(&m)
         registerFolders(&m)
         registerReplay(&m)
+        registerDovecotLayout(&m)
         return m
     }
 

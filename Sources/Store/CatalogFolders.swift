@@ -17,6 +17,19 @@ extension Catalog {
         }
     }
 
+    static func registerDovecotLayout(_ m: inout DatabaseMigrator) {
+        m.registerMigration("v9: Dovecot's folder names and $Forwarded") { db in
+            // The Maildir layout changed (folder names as Dovecot writes them, a keyword letter for
+            // $forwarded): journalling every mailbox, and every forwarded message, makes the next
+            // sync's view pass move each folder and rename each file, crash-safe as any change.
+            try db.execute(sql: """
+                INSERT OR IGNORE INTO dirty_mailbox(account, mailbox_id) SELECT account, id FROM mailbox;
+                INSERT OR IGNORE INTO dirty_email(account, email_id) SELECT account, id FROM email
+                    WHERE lower(keywords) LIKE '%"$forwarded"%';
+                """)
+        }
+    }
+
     /// The next objects of the rolling scrub: current messages' objects after `cursor` in SHA-256
     /// order, up to `bytes`; wraps around at the end.
     public func scrubBatch(bytes: Int64) throws -> [(sha256: String, size: Int64)] {

@@ -96,7 +96,8 @@ public final class MailSync: @unchecked Sendable {
     }
 
     var view: MaildirView {
-        MaildirView(root: store.root + "/" + name + "/mail", account: name, catalog: store.catalog, objects: store.objects)
+        MaildirView(root: store.root + "/" + name + "/mail", account: name, catalog: store.catalog, objects: store.objects,
+                    logger: logger)
     }
 
     var itemViews: ItemViews {

@@ -1,6 +1,7 @@
 import Digest
 import Formats
 import Foundation
+import Logging
 import Store
 
 /// Renders the catalog's mail as Maildir++ under `<mirror>/<account>/mail/`, from the journal of
@@ -11,6 +12,13 @@ struct MaildirView {
     let account: String
     let catalog: Catalog
     let objects: ObjectStore
+    let logger: Logger
+    /// `<mirror>/.jmirror/<what>/<account>`: where files someone else left in a destroyed mailbox's
+    /// folder are kept (`set-aside`), and where such a folder goes while it is removed (`removing`).
+    func privateDir(_ what: String) -> String {
+        (((root as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent as NSString)
+            .appendingPathComponent(".jmirror/\(what)/\(account)")
+    }
 
     struct Counts { var linked = 0, renamed = 0, unlinked = 0, missingObjects = 0, repaired = 0 }
 
@@ -20,10 +28,13 @@ struct MaildirView {
         var seen = try catalog.folderSignatures(account: account)
         counts.repaired += try repairTouchedFolders(&seen, listKnown: true)
         let foldersChanged = try catalog.dirtyMailboxCount(account: account) > 0
-        var destroyedFolders: [String] = []
+        var destroyedFolders: [(id: String, folder: String?)] = []
         if foldersChanged { destroyedFolders = try reconcileFolders() }
         let rendered = try drainJournal(&counts)
-        for folder in destroyedFolders { removeFolderIfOurs(folder) }
+        for d in destroyedFolders {
+            if let folder = d.folder { try removeFolder(folder) }
+            try catalog.moveFolder(account: account, mailboxId: d.id, from: d.folder, to: nil)
+        }
         if foldersChanged { try catalog.clearDirtyMailboxes(account: account) }
         // A render that did nothing (a quiet sync) has nothing more to look at.
         guard foldersChanged || rendered > 0 else { return counts }
@@ -112,9 +123,9 @@ struct MaildirView {
     }
 
     /// Moves folders to where the catalog says, in two phases (via temporary names) so that swaps
-    /// and chains of renames never collide. Returns folders of destroyed mailboxes, removed after
-    /// their messages are gone.
-    private func reconcileFolders() throws -> [String] {
+    /// and chains of renames never collide. Returns destroyed mailboxes with the folder to remove
+    /// once their messages are gone.
+    private func reconcileFolders() throws -> [(id: String, folder: String?)] {
         let desired = MaildirView.desiredFolders(try catalog.mailboxes(account: account))
         let rendered = try catalog.renderedFolders(account: account)
         var moving: [(id: String, from: String, to: String)] = []
@@ -139,12 +150,12 @@ struct MaildirView {
             }
         }
         for folder in desired.values { try ensureMaildir(folder) }
-        var destroyed: [String] = []
-        for (id, folder) in rendered where desired[id] == nil {
-            try catalog.moveFolder(account: account, mailboxId: id, from: folder, to: nil)
-            if !folder.isEmpty { destroyed.append(folder) }
+        // A destroyed mailbox keeps its row until its folder is gone, so that a crash in between
+        // finds it again. A new mailbox may have taken the name in the same round: that folder stays.
+        let kept = Set(desired.values)
+        return rendered.filter { desired[$0.key] == nil }.map { id, folder in
+            (id, folder.isEmpty || kept.contains(folder) ? nil : folder)
         }
-        return destroyed
     }
 
     private func ensureMaildir(_ folder: String) throws {
@@ -169,16 +180,38 @@ struct MaildirView {
         return stat(root + "/" + folder, &st) == 0
     }
 
-    /// Removes a destroyed mailbox's folder if nothing but our structure is left in it.
-    private func removeFolderIfOurs(_ folder: String) {
+    /// Removes a destroyed mailbox's folder with whatever readers left in it (Dovecot's index,
+    /// uidlist and keywords files, temporary files), so that no reader shows an empty ghost folder.
+    /// Our messages are gone by now; a message file someone else put in `cur/` or `new/` is never
+    /// deleted: it is moved to `.jmirror/set-aside/<account>/<folder>/` and a warning says so.
+    private func removeFolder(_ folder: String) throws {
         let dir = root + "/" + folder
-        for sub in ["cur", "new", "tmp"] { rmdir(dir + "/" + sub) }
-        unlink(dir + "/maildirfolder")
-        unlink(dir + "/dovecot-keywords")
-        if rmdir(dir) != 0 && errno != ENOENT {
-            // Foreign files: put the structure back and leave it for the user.
-            try? ensureMaildir(folder)
+        let fm = FileManager.default
+        var setAside: [String] = []
+        for sub in ["cur", "new"] {
+            for name in (try? fm.contentsOfDirectory(atPath: dir + "/" + sub)) ?? [] where !name.hasPrefix("jmap-") {
+                let target = privateDir("set-aside") + "/" + folder + "/" + sub
+                try fm.createDirectory(atPath: target, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                guard rename(dir + "/" + sub + "/" + name, target + "/" + name) == 0 else {
+                    throw StoreError(path: dir + "/" + sub + "/" + name, message: "cannot set it aside: \(String(cString: strerror(errno)))")
+                }
+                setAside.append(sub + "/" + name)
+            }
         }
+        if !setAside.isEmpty {
+            logger.warning("\(account): the server destroyed the mailbox of folder \(folder); \(setAside.count) message file(s) that jmirror did not write were in it, kept in \(privateDir("set-aside"))/\(folder)")
+        }
+        // Moved out of mail/ first, so that a crash never leaves a half-removed folder that a
+        // reader would list; the next run finds the mailbox again and finishes here.
+        let doomed = privateDir("removing") + "/" + MaildirNames.escape(folder)
+        if exists(folder) {
+            try? fm.removeItem(atPath: doomed)
+            try fm.createDirectory(atPath: privateDir("removing"), withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            guard rename(dir, doomed) == 0 else {
+                throw StoreError(path: dir, message: "cannot remove the destroyed mailbox's folder: \(String(cString: strerror(errno)))")
+            }
+        }
+        if fm.fileExists(atPath: doomed) { try fm.removeItem(atPath: doomed) }
     }
 
     // MARK: Messages

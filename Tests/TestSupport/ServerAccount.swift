@@ -140,17 +140,11 @@ public struct ServerAccount: Sendable {
         let boxes = try await mailboxes()
         var byId: [String: JSONValue] = [:]
         for b in boxes { if let id = b["id"]?.stringValue { byId[id] = b } }
-        func folder(_ id: String) -> String {
-            guard let b = byId[id] else { return "?" }
-            if b["role"]?.stringValue == "inbox" { return "" }
-            var names: [String] = []
-            var cursor: JSONValue? = b
-            while let c = cursor {
-                names.insert(c["name"]?.stringValue ?? "", at: 0)
-                cursor = c["parentId"]?.stringValue.flatMap { byId[$0] }
-            }
-            return MaildirNames.folder(path: names, sha256Hex: { SHA256Hasher.hex(of: Data($0.utf8)) })
-        }
+        let folders = MaildirLayout.folders(boxes.compactMap { b in
+            b["id"]?.stringValue.map { .init(id: $0, parentId: b["parentId"]?.stringValue, name: b["name"]?.stringValue ?? "",
+                                             role: b["role"]?.stringValue) }
+        })
+        func folder(_ id: String) -> String { folders[id] ?? "?" }
         var out: [String: Set<String>] = [:]
         for id in byId.keys { out[folder(id)] = [] }
         let ids = try await allEmailIds()
@@ -219,7 +213,7 @@ public func maildirSnapshot(_ root: String) throws -> [String: Set<String>] {
                 // Dovecot keyword letters (a–z) name keywords through the folder's dovecot-keywords.
                 let flags = String(info.filter { !$0.isLowercase })
                 let keywords = info.filter(\.isLowercase).map { letter in
-                    names[Int(letter.asciiValue! - 97)] ?? "?\(letter)"
+                    names[Int(letter.asciiValue! - 97)]?.lowercased() ?? "?\(letter)"
                 }
                 entries.insert(snapshotEntry(try SHA256Hasher.hex(ofFileAt: dir + "/" + sub + "/" + file).sha256, flags, keywords))
             }
