@@ -45,7 +45,8 @@ let package = Package(
                                                      .product(name: "GRDB", package: "GRDB.swift")],
                     exclude: ["Fixtures"]),
         .testTarget(name: "IntegrationTests", dependencies: ["JMAP", "Transport", "Mirror", "Sync", "History", "Archive", "Replay", "Store", "Digest", "Formats", "TestSupport",
-                                                            .product(name: "Logging", package: "swift-log")],
+                                                            .product(name: "Logging", package: "swift-log"),
+                                                            .product(name: "GRDB", package: "GRDB.swift")],
                     exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]

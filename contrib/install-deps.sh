@@ -7,7 +7,11 @@ build_pkgs=(libcurl4-openssl-dev libssl-dev libarchive-dev libsqlite3-dev zlib1g
 # cyrus-* come from bookworm-backports (3.10.1); sasl2-bin makes users; isync is the benchmark peer;
 # zstd (for `tar --zstd`) and age check archives the way users handle them.
 server_pkgs=(cyrus-imapd cyrus-caldav cyrus-admin cyrus-clients sasl2-bin)
-other_pkgs=(isync python3-venv zstd age openssl notmuch)
+# dovecot-core: a real Dovecot reads the Maildir in the tests. Its IMAP binaries come from
+# dovecot-imapd, which must never be installed here (it removes cyrus-imapd, see test-server.md):
+# they are extracted from the package into $dovecot_imap instead.
+other_pkgs=(isync python3-venv zstd age openssl notmuch dovecot-core)
+dovecot_imap=/opt/jmirror-test/dovecot
 
 missing() {
   local p
@@ -27,7 +31,14 @@ need_server=$(missing "${server_pkgs[@]}")
 cyrus_version=$(dpkg-query -W -f='${Version}' cyrus-common 2>/dev/null || true)
 case "$cyrus_version" in 3.10.*) ;; *) need_server="${server_pkgs[*]}" ;; esac
 
-if [ -z "$need_build" ] && [ -z "$need_server" ]; then
+# The extracted IMAP binaries must be those of the installed dovecot-core, to the exact version.
+dovecot_imap_stale() {
+  local v
+  v=$(dpkg-query -W -f='${Version}' dovecot-core 2>/dev/null || true)
+  [ -z "$v" ] || [ "$(cat "$dovecot_imap/VERSION" 2>/dev/null)" != "$v" ] || [ ! -x "$dovecot_imap/imap" ]
+}
+
+if [ -z "$need_build" ] && [ -z "$need_server" ] && ! dovecot_imap_stale; then
   echo "install-deps: everything is installed (cyrus $cyrus_version)"
   exit 0
 fi
@@ -81,4 +92,14 @@ CTL
   fi
   $SUDO apt-get install -y -q -t bookworm-backports "${server_pkgs[@]}"
 fi
-echo "install-deps: done (cyrus $(dpkg-query -W -f='${Version}' cyrus-common))"
+if dovecot_imap_stale; then
+  v=$(dpkg-query -W -f='${Version}' dovecot-core)
+  tmp=$(mktemp -d)
+  chmod 1777 "$tmp"  # apt's download user (_apt) writes there
+  (cd "$tmp" && apt-get download -q "dovecot-imapd=$v" >/dev/null && dpkg -x dovecot-imapd_*.deb root)
+  $SUDO mkdir -p "$dovecot_imap"
+  $SUDO cp "$tmp"/root/usr/lib/dovecot/imap* "$dovecot_imap/"
+  echo "$v" | $SUDO tee "$dovecot_imap/VERSION" >/dev/null
+  rm -rf "$tmp"
+fi
+echo "install-deps: done (cyrus $(dpkg-query -W -f='${Version}' cyrus-common), dovecot $(cat "$dovecot_imap/VERSION"))"

@@ -151,8 +151,19 @@ public struct ServerAccount: Sendable {
         guard !ids.isEmpty else { return out }
         let emails = try await client.get("Email", accountId: accountId, ids: ids, properties: ["blobId", "mailboxIds", "keywords"],
                                           using: [Capability.mail]).list
+        let digests = try await sha256(blobIds: emails.compactMap { $0["blobId"]?.stringValue })
+        for e in emails {
+            let keywords = Set((e["keywords"]?.objectValue ?? [:]).keys)
+            let entry = snapshotEntry(digests[e["blobId"]?.stringValue ?? ""] ?? "?", MaildirNames.flags(keywords: keywords),
+                                      MaildirNames.otherKeywords(keywords))
+            for m in (e["mailboxIds"]?.objectValue ?? [:]).keys { out[folder(m), default: []].insert(entry) }
+        }
+        return out
+    }
+
+    /// Blob id → SHA-256 (hex) of its bytes, as the server computes it.
+    func sha256(blobIds: [String]) async throws -> [String: String] {
         var digests: [String: String] = [:]
-        let blobIds = emails.compactMap { $0["blobId"]?.stringValue }
         for start in stride(from: 0, to: blobIds.count, by: 200) {
             let part = Array(blobIds[start..<min(start + 200, blobIds.count)])
             let r = try await call("Blob/get", ["accountId": .string(accountId), "ids": .strings(part), "properties": ["digest:sha-256"]])
@@ -161,11 +172,43 @@ public struct ServerAccount: Sendable {
                 digests[id] = SHA256Hasher.hex([UInt8](raw))
             }
         }
+        return digests
+    }
+
+    /// Every mailbox's messages as an IMAP client should see them (bytes, keywords, receivedAt),
+    /// keyed by the mailbox's IMAP name with separator `/` (`INBOX` for the inbox, `INBOX/…` for
+    /// its children), or, with `storage`, by its Maildir folder as Dovecot's default settings name
+    /// it (the directory without its leading dot).
+    public func imapView(storage: Bool = false) async throws -> [String: Set<IMAPMessage>] {
+        let boxes = try await mailboxes()
+        var byId: [String: JSONValue] = [:]
+        for b in boxes { if let id = b["id"]?.stringValue { byId[id] = b } }
+        let folders = MaildirLayout.folders(boxes.compactMap { b in
+            b["id"]?.stringValue.map { .init(id: $0, parentId: b["parentId"]?.stringValue, name: b["name"]?.stringValue ?? "",
+                                             role: b["role"]?.stringValue) }
+        })
+        func name(_ id: String) -> String {
+            if storage { return folders[id].map { $0.isEmpty ? "INBOX" : String($0.dropFirst()) } ?? "?" }
+            var names: [String] = []
+            var cursor = byId[id]
+            while let c = cursor {
+                if c["role"]?.stringValue == "inbox" { names.insert("INBOX", at: 0); break }
+                names.insert(c["name"]?.stringValue ?? "", at: 0)
+                cursor = c["parentId"]?.stringValue.flatMap { byId[$0] }
+            }
+            return names.joined(separator: "/")
+        }
+        var out: [String: Set<IMAPMessage>] = [:]
+        for id in byId.keys { out[name(id)] = [] }
+        let ids = try await allEmailIds()
+        guard !ids.isEmpty else { return out }
+        let emails = try await client.get("Email", accountId: accountId, ids: ids, properties: ["blobId", "mailboxIds", "keywords", "receivedAt"],
+                                          using: [Capability.mail]).list
+        let digests = try await sha256(blobIds: emails.compactMap { $0["blobId"]?.stringValue })
         for e in emails {
-            let keywords = Set((e["keywords"]?.objectValue ?? [:]).keys)
-            let entry = snapshotEntry(digests[e["blobId"]?.stringValue ?? ""] ?? "?", MaildirNames.flags(keywords: keywords),
-                                      MaildirNames.otherKeywords(keywords))
-            for m in (e["mailboxIds"]?.objectValue ?? [:]).keys { out[folder(m), default: []].insert(entry) }
+            let date = e["receivedAt"]?.stringValue.flatMap(UTCDate.parse).map { Int($0.timeIntervalSince1970) } ?? 0
+            let m = IMAPMessage(sha256: digests[e["blobId"]?.stringValue ?? ""] ?? "?", keywords: Set((e["keywords"]?.objectValue ?? [:]).keys), date: date)
+            for box in (e["mailboxIds"]?.objectValue ?? [:]).keys { out[name(box), default: []].insert(m) }
         }
         return out
     }
