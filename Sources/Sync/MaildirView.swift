@@ -25,6 +25,7 @@ struct MaildirView {
     func render() throws -> Counts {
         var counts = Counts()
         try ensureMaildir("")
+        try recoverInterruptedMoves()
         var seen = try catalog.folderSignatures(account: account)
         counts.repaired += try repairTouchedFolders(&seen, listKnown: true)
         let foldersChanged = try catalog.dirtyMailboxCount(account: account) > 0
@@ -130,13 +131,16 @@ struct MaildirView {
         let rendered = try catalog.renderedFolders(account: account)
         var moving: [(id: String, from: String, to: String)] = []
         for (id, folder) in desired {
-            if let old = rendered[id], old != folder, !old.isEmpty, exists(old) {
-                let temp = ".~jmirror-move-" + MaildirNames.escape(id)
-                try renameDirectory(old, temp)
-                try catalog.moveFolder(account: account, mailboxId: id, from: old, to: temp)
+            let temp = temporaryFolder(id)
+            let current = rendered[id]
+            if let old = current, old != folder, !old.isEmpty, exists(old) {
+                if old != temp {
+                    try renameDirectory(old, temp)
+                    try catalog.moveFolder(account: account, mailboxId: id, from: old, to: temp)
+                }
                 moving.append((id, temp, folder))
-            } else if rendered[id] != folder {
-                try catalog.moveFolder(account: account, mailboxId: id, from: rendered[id], to: folder)
+            } else if current != folder {
+                try catalog.moveFolder(account: account, mailboxId: id, from: current, to: folder)
             }
         }
         for m in moving {
@@ -155,6 +159,18 @@ struct MaildirView {
         let kept = Set(desired.values)
         return rendered.filter { desired[$0.key] == nil }.map { id, folder in
             (id, folder.isEmpty || kept.contains(folder) ? nil : folder)
+        }
+    }
+
+    private func temporaryFolder(_ mailboxId: String) -> String { ".~jmirror-move-" + MaildirNames.escape(mailboxId) }
+
+    /// A run killed between renaming a folder to its temporary name and recording that in the
+    /// catalog left the catalog naming a folder that is gone: it is where the temporary name is.
+    /// Done before anything else looks at the folders (the repair would re-create the old one).
+    private func recoverInterruptedMoves() throws {
+        for (id, folder) in try catalog.renderedFolders(account: account) where !folder.isEmpty && !exists(folder) {
+            let temp = temporaryFolder(id)
+            if folder != temp, exists(temp) { try catalog.moveFolder(account: account, mailboxId: id, from: folder, to: temp) }
         }
     }
 

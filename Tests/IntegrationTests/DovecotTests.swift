@@ -171,7 +171,7 @@ extension Integration.DovecotTests {
         }
     }
 
-    @Test("a mirror in the layout of jmirror 0.4 is converted by the next sync, and Dovecot then reads it")
+    @Test("a mirror in the layout of jmirror 0.4 is converted by the next sync, even one killed half-way, and Dovecot then reads it")
     func oldLayoutIsConverted() async throws {
         let account = try await ServerAccount.fresh(server)
         let inbox = try await account.mailboxId(role: "inbox")
@@ -191,8 +191,28 @@ extension Integration.DovecotTests {
         #expect(old.contains(".Inbox.Receipts") && old.contains(".a%2Eb") && old.contains(".Über"), "\(old)")
         #expect(try maildirSnapshot(mail) != (try await account.expectedMaildir()))
 
-        let r = try cli.run(["sync"])
+        var r = try cli.run(["sync"])
         #expect(r.code == 0, "\(r.err)")
+        // The conversion is crash-safe: killed at random instants, the next sync finishes it.
+        var killed = 0
+        for delay in [40, 70, 100, 130, 160, 190] {
+            try downgrade(mirror: dir + "/mirror", account: "main")
+            let pid = try spawn([jmirrorBinary, "--config", cli.config, "sync"], stdout: dir + "/killed")
+            usleep(useconds_t(delay * 1000))
+            kill(pid, SIGKILL)
+            if waitExit(pid) == 128 + SIGKILL { killed += 1 }
+            r = try cli.run(["sync"])
+            #expect(r.code == 0, "\(r.err)")
+            #expect(try maildirSnapshot(mail) == (try await account.expectedMaildir()), "killed after \(delay) ms")
+        }
+        #expect(killed > 0)
+        // Killed between a folder's rename to its temporary name and the catalog's update: the
+        // next sync finds it there and leaves no temporary folder behind.
+        try downgrade(mirror: dir + "/mirror", account: "main")
+        #expect(rename(mail + "/.a%2Eb", mail + "/.~jmirror-move-" + MaildirNames.escape(dotted)) == 0)
+        r = try cli.run(["sync"])
+        #expect(r.code == 0, "\(r.err)")
+        #expect(try maildirSnapshot(mail) == (try await account.expectedMaildir()))
         let now = Set(try FileManager.default.contentsOfDirectory(atPath: mail).filter { $0.hasPrefix(".") })
         #expect(now.isSuperset(of: [".INBOX.Receipts", ".a\\2eb", ".&ANw-ber"]), "\(now)")
         #expect(now.isDisjoint(with: [".Inbox.Receipts", ".a%2Eb", ".Über"]), "\(now)")
