@@ -164,13 +164,20 @@ struct MaildirView {
 
     private func temporaryFolder(_ mailboxId: String) -> String { ".~jmirror-move-" + MaildirNames.escape(mailboxId) }
 
-    /// A run killed between renaming a folder to its temporary name and recording that in the
-    /// catalog left the catalog naming a folder that is gone: it is where the temporary name is.
-    /// Done before anything else looks at the folders (the repair would re-create the old one).
+    /// A run killed between one of a move's two renames and recording it in the catalog left the
+    /// catalog naming a folder that is gone: it is at the temporary name (first rename), or at its
+    /// new name (second). Done before anything else looks at the folders: the repair would
+    /// re-create the gone one, and the move would then fail or leave it behind as a ghost.
     private func recoverInterruptedMoves() throws {
+        var desired: [String: String]?
         for (id, folder) in try catalog.renderedFolders(account: account) where !folder.isEmpty && !exists(folder) {
             let temp = temporaryFolder(id)
-            if folder != temp, exists(temp) { try catalog.moveFolder(account: account, mailboxId: id, from: folder, to: temp) }
+            if folder != temp {
+                if exists(temp) { try catalog.moveFolder(account: account, mailboxId: id, from: folder, to: temp) }
+                continue
+            }
+            if desired == nil { desired = MaildirView.desiredFolders(try catalog.mailboxes(account: account)) }
+            if let to = desired?[id], !to.isEmpty, exists(to) { try catalog.moveFolder(account: account, mailboxId: id, from: temp, to: to) }
         }
     }
 
