@@ -38,7 +38,7 @@ dovecot_imap_stale() {
   [ -z "$v" ] || [ "$(cat "$dovecot_imap/VERSION" 2>/dev/null)" != "$v" ] || [ ! -x "$dovecot_imap/imap" ]
 }
 
-if [ -z "$need_build" ] && [ -z "$need_server" ] && ! dovecot_imap_stale; then
+if [ -z "$need_build" ] && [ -z "$need_server" ] && ! dovecot_imap_stale && [ -d /opt/jmirror-test/corpus/khal-0.11.3 ]; then
   echo "install-deps: everything is installed (cyrus $cyrus_version)"
   exit 0
 fi
@@ -92,6 +92,17 @@ CTL
   fi
   $SUDO apt-get install -y -q -t bookworm-backports "${server_pkgs[@]}"
 fi
+# khal's own test calendars, a second real-world corpus for the calendar tests (Outlook's Windows
+# zone names, events without end or UID, broken EXDATEs, ...), from its pinned PyPI source archive.
+corpus=/opt/jmirror-test/corpus/khal-0.11.3
+if [ ! -d "$corpus" ]; then
+  tmp=$(mktemp -d)
+  python3 -m pip download --quiet --disable-pip-version-check --no-deps --no-binary :all: khal==0.11.3 -d "$tmp"
+  $SUDO mkdir -p "$corpus"
+  $SUDO tar -xzf "$tmp"/khal-0.11.3.tar.gz -C "$corpus" --strip-components=1 --wildcards '*.ics'
+  rm -rf "$tmp"
+fi
+
 if dovecot_imap_stale; then
   v=$(dpkg-query -W -f='${Version}' dovecot-core)
   tmp=$(mktemp -d)

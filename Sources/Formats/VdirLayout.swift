@@ -66,7 +66,9 @@ public struct VdirLayout {
             folders[id] = (cal["name"]?.stringValue ?? id, cal["color"]?.stringValue, [])
         }
         for (id, event) in list("CalendarEvent") {
-            let body = Data(ICalendarWriter.event(event).utf8)
+            // The server's own iCalendar, as it is, when it gives one (Cyrus: the event's
+            // `blobId`, the same bytes CalDAV serves); a conversion of the JSCalendar otherwise.
+            let body = event["blobId"]?.stringValue.flatMap(blob) ?? Data(ICalendarWriter.event(event).utf8)
             for cal in (event["calendarIds"]?.objectValue ?? [:]).filter({ $0.value.boolValue == true }).keys {
                 folders[cal, default: (cal, nil, [])].items.append((id, event["uid"]?.stringValue ?? id, body))
             }

@@ -75,9 +75,11 @@ def person(p):
 
 def alarm(a):
     t = a.get("TRIGGER")
+    if t is None:  # invalid, but found in the wild (khal's tests): compared as it is
+        return (str(a.get("ACTION", "")).upper(), "", "")
     related = str(t.params.get("RELATED", "START")).upper()
-    value = a.decoded("TRIGGER")
-    trig = instant(value) if isinstance(value, dt.datetime) else str(value.total_seconds())
+    value = decoded(a, "TRIGGER")
+    trig = instant(value) if isinstance(value, (dt.datetime, str)) else str(value.total_seconds())
     return (str(a.get("ACTION", "")).upper(), trig, related)
 
 
@@ -91,14 +93,27 @@ def event_key(ev):
     return "main" if rid is None else instant(rid.dt)
 
 
+def decoded(ev, name):
+    """A property's value, None when absent, `invalid:<text>` when it does not parse (an event
+    without DTSTART is allowed in iTIP; a converter must not invent one, nor write 00000000)."""
+    if ev.get(name) is None:
+        return None
+    try:
+        return ev.decoded(name)
+    except Exception:  # noqa: BLE001 - the raw text is what gets compared
+        return "invalid:" + str(ev.get(name).to_ical(), "utf-8", "replace")
+
+
 def normal_event(ev):
-    start = ev.decoded("DTSTART")
-    if ev.get("DTEND") is not None:
-        end = ev.decoded("DTEND")
-    elif ev.get("DURATION") is not None:
-        end = start + ev.decoded("DURATION")
-    else:
+    start = decoded(ev, "DTSTART")
+    end = decoded(ev, "DTEND")
+    duration = decoded(ev, "DURATION")
+    if end is None and isinstance(start, dt.date) and isinstance(duration, dt.timedelta):
+        end = start + duration
+    elif end is None and isinstance(start, dt.date) and duration is None:
         end = start + dt.timedelta(days=1) if not isinstance(start, dt.datetime) else start
+    elif end is None and duration is not None:
+        end = "duration:" + str(duration)
     atts = ev.get("ATTENDEE")
     atts = [] if atts is None else (atts if isinstance(atts, list) else [atts])
     cats = ev.get("CATEGORIES")
@@ -106,7 +121,7 @@ def normal_event(ev):
     for c in ([] if cats is None else (cats if isinstance(cats, list) else [cats])):
         catset.update(str(x) for x in c.cats)
     org = ev.get("ORGANIZER")
-    tzid = ev.get("DTSTART").params.get("TZID")
+    tzid = ev.get("DTSTART").params.get("TZID") if ev.get("DTSTART") is not None else None
     return {
         "UID": text(ev, "UID"),
         "SUMMARY": text(ev, "SUMMARY"),
