@@ -15,7 +15,7 @@ public enum ICalendarWriter {
         var body = ContentLines()
         vevent(e, main: true, zones: &zones, into: &body)
         for (key, patch) in (e["recurrenceOverrides"]?.objectValue ?? [:]).sorted(by: { $0.key < $1.key }) {
-            guard patch["excluded"]?.boolValue != true, !(patch.objectValue ?? [:]).isEmpty else { continue }
+            guard patch["excluded"]?.boolValue != true, !isRDate(patch) else { continue }
             var instance = Patch.apply(patch, to: e)
             if case var .object(o) = instance {
                 for k in ["recurrenceRule", "recurrenceRules", "excludedRecurrenceRules", "recurrenceOverrides", "excluded"] {
@@ -44,6 +44,9 @@ public enum ICalendarWriter {
         if let created = e["created"]?.stringValue { out.add("CREATED", utc(created)) }
         let zone = e["timeZone"]?.stringValue
         let allDay = e["showWithoutTime"]?.boolValue == true
+        // An event without DTSTART (allowed in iTIP) comes from Cyrus as "0000-00-00T00:00:00":
+        // it is written without one (and without a duration), never as an invalid date.
+        let hasStart = e["start"]?.stringValue.map { !$0.hasPrefix("0000-") } ?? false
         let start = e["start"]?.stringValue.flatMap(LocalDateTime.init) ?? LocalDateTime(year: 1970, month: 1, day: 1)
         let duration = e["duration"]?.stringValue.flatMap(JSDuration.init)
         let asDate = allDay && zone == nil && start.isMidnight && (duration?.seconds ?? 0) == 0
@@ -52,15 +55,9 @@ public enum ICalendarWriter {
             let ridZone = e["recurrenceIdTimeZone"]?.stringValue ?? zone
             out.add("RECURRENCE-ID", timeParams(rid, ridZone, asDate, &zones), timeValue(rid, ridZone, asDate))
         }
-        out.add("DTSTART", timeParams(start, zone, asDate, &zones), timeValue(start, zone, asDate))
-        if asDate {
-            out.add("DTEND", [.init("VALUE", "DATE")], start.adding(days: max(duration?.days ?? 1, 1)).basicDate)
-        } else if let endZone = e["endTimeZone"]?.stringValue, endZone != zone, let zone,
-                  let tz = TimeZone(identifier: zone), let etz = TimeZone(identifier: endZone), let begin = start.date(in: tz) {
-            let end = LocalDateTime(begin.addingTimeInterval(Double((duration?.days ?? 0) * 86400 + (duration?.seconds ?? 0))), in: etz)
-            out.add("DTEND", timeParams(end, endZone, false, &zones), timeValue(end, endZone, false))
-        } else if let duration {
-            out.add("DURATION", duration.iCalendar)
+        if hasStart {
+            out.add("DTSTART", timeParams(start, zone, asDate, &zones), timeValue(start, zone, asDate))
+            end(e, start: start, zone: zone, asDate: asDate, duration: duration, zones: &zones, into: &out)
         }
         if main {
             rules(e, start: start, zone: zone, asDate: asDate, zones: &zones, into: &out)
@@ -84,6 +81,20 @@ public enum ICalendarWriter {
         out.end("VEVENT")
     }
 
+    /// DTEND, or DURATION: DTEND for all-day events and for an end in another zone.
+    static func end(_ e: JSONValue, start: LocalDateTime, zone: String?, asDate: Bool, duration: JSDuration?,
+                    zones: inout Set<String>, into out: inout ContentLines) {
+        if asDate {
+            out.add("DTEND", [.init("VALUE", "DATE")], start.adding(days: max(duration?.days ?? 1, 1)).basicDate)
+        } else if let endZone = e["endTimeZone"]?.stringValue, endZone != zone, let zone,
+                  let tz = TimeZone(identifier: zone), let etz = TimeZone(identifier: endZone), let begin = start.date(in: tz) {
+            let end = LocalDateTime(begin.addingTimeInterval(Double((duration?.days ?? 0) * 86400 + (duration?.seconds ?? 0))), in: etz)
+            out.add("DTEND", timeParams(end, endZone, false, &zones), timeValue(end, endZone, false))
+        } else if let duration {
+            out.add("DURATION", duration.iCalendar)
+        }
+    }
+
     static func rules(_ e: JSONValue, start: LocalDateTime, zone: String?, asDate: Bool, zones: inout Set<String>,
                       into out: inout ContentLines) {
         var rrules = e["recurrenceRules"]?.arrayValue ?? []
@@ -92,9 +103,18 @@ public enum ICalendarWriter {
         for r in e["excludedRecurrenceRules"]?.arrayValue ?? [] { out.add("EXRULE", rrule(r, zone: zone, asDate: asDate)) }
         var exdates: [LocalDateTime] = []
         var rdates: [LocalDateTime] = []
+        var dates: [LocalDateTime] = []
+        var periods: [(LocalDateTime, JSDuration)] = []
         for (key, patch) in e["recurrenceOverrides"]?.objectValue ?? [:] {
             guard let t = LocalDateTime(key) else { continue }
-            if patch["excluded"]?.boolValue == true { exdates.append(t) } else if (patch.objectValue ?? [:]).isEmpty { rdates.append(t) }
+            if patch["excluded"]?.boolValue == true {
+                exdates.append(t)
+            } else if let d = patch["duration"]?.stringValue.flatMap(JSDuration.init), isRDate(patch) {
+                // A date RDATE of a timed event reaches JSCalendar as a whole day from midnight.
+                if !asDate, t.isMidnight, d.days == 1, d.seconds == 0 { dates.append(t) } else { periods.append((t, d)) }
+            } else if isRDate(patch) {
+                rdates.append(t)
+            }
         }
         if !exdates.isEmpty {
             out.add("EXDATE", timeParams(exdates[0], zone, asDate, &zones),
@@ -104,6 +124,18 @@ public enum ICalendarWriter {
             out.add("RDATE", timeParams(rdates[0], zone, asDate, &zones),
                     rdates.sorted().map { timeValue($0, zone, asDate) }.joined(separator: ","))
         }
+        if !dates.isEmpty { out.add("RDATE", [.init("VALUE", "DATE")], dates.sorted().map(\.basicDate).joined(separator: ",")) }
+        if let first = periods.first {
+            out.add("RDATE", timeParams(first.0, zone, false, &zones) + [.init("VALUE", "PERIOD")],
+                    periods.sorted { $0.0 < $1.0 }.map { timeValue($0.0, zone, false) + "/" + $0.1.iCalendar }.joined(separator: ","))
+        }
+    }
+
+    /// jscalendar-icalendar: an override that is empty, or patches only the duration, is an RDATE
+    /// (a period one in the second case), not a RECURRENCE-ID instance.
+    static func isRDate(_ patch: JSONValue) -> Bool {
+        let keys = Set((patch.objectValue ?? [:]).keys)
+        return keys.isEmpty || keys == ["duration"]
     }
 
     static func rrule(_ r: JSONValue, zone: String?, asDate: Bool) -> String {

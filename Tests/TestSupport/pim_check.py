@@ -7,7 +7,7 @@
 The normalisation (also in docs/DESIGN.md, "What the rendered files keep"):
 - iCalendar: one entry per VEVENT keyed by RECURRENCE-ID. Times become UTC instants (zoned),
   `floating:` local times or `date:` dates, so a zone's VTIMEZONE text does not matter, only
-  the instants it gives. The end is DTEND, or DTSTART + DURATION. Defaults are filled in (PRIORITY 0,
+  the instants it gives; a PERIOD becomes its start and end. The end is DTEND, or DTSTART + DURATION. Defaults are filled in (PRIORITY 0,
   SEQUENCE 0, TRANSP OPAQUE, CLASS PUBLIC, PARTSTAT NEEDS-ACTION, ROLE REQ-PARTICIPANT, RSVP FALSE,
   CUTYPE INDIVIDUAL, RRULE INTERVAL 1 and WKST MO). Ignored: DTSTAMP, CREATED, LAST-MODIFIED, PRODID,
   VTIMEZONE, X- properties, and a VALARM's DESCRIPTION, SUMMARY and UID.
@@ -41,7 +41,12 @@ def instants(prop):
     out = []
     for p in props:
         for d in p.dts:
-            out.append(instant(d.dt))
+            v = d.dt
+            if isinstance(v, tuple):  # a PERIOD: start/end and start/duration say the same
+                start, end = v
+                out.append(instant(start) + "/" + instant(start + end if isinstance(end, dt.timedelta) else end))
+            else:
+                out.append(instant(v))
     return sorted(out)
 
 

@@ -153,6 +153,31 @@ struct RenderingTests {
         #expect(l.contains("BEGIN:VTIMEZONE") && l.contains("TZID:America/New_York") && l.contains("TZOFFSETTO:-0400"))
     }
 
+    // The JSON of these three is what Cyrus 3.10 answers for RFC 5545's RDATE examples (§3.8.5.2),
+    // from the real-world corpus test (CalendarCorpusTests).
+    @Test("no start is written without DTSTART; duration-only overrides are RDATEs (periods, or dates of a timed event)")
+    func rdatesAndMissingStart() throws {
+        let noStart = lines(ICalendarWriter.event(try json("""
+            {"@type":"Event","uid":"n","start":"0000-00-00T00:00:00","duration":"PT0S",
+             "recurrenceOverrides":{"1997-07-14T12:30:00":{}}}
+            """)))
+        #expect(!noStart.contains { $0.hasPrefix("DTSTART") || $0.hasPrefix("DURATION") || $0.hasPrefix("DTEND") })
+        #expect(noStart.contains("RDATE:19970714T123000"))
+        let periods = lines(ICalendarWriter.event(try json("""
+            {"@type":"Event","uid":"p","start":"1996-12-30T02:00:00","timeZone":"Etc/UTC","duration":"PT4H",
+             "recurrenceOverrides":{"1997-01-01T18:00:00":{"duration":"PT13H"},"1997-09-01T18:00:00":{"duration":"PT5H30M"},
+                                    "1997-10-01T18:00:00":{"title":"moved"}}}
+            """)))
+        #expect(periods.contains("RDATE;VALUE=PERIOD:19970101T180000Z/PT13H,19970901T180000Z/PT5H30M"))
+        #expect(periods.filter { $0 == "BEGIN:VEVENT" }.count == 2)  // only the override with a title
+        let dates = lines(ICalendarWriter.event(try json("""
+            {"@type":"Event","uid":"d","start":"1997-01-01T18:00:00","timeZone":"America/New_York","duration":"PT0S",
+             "recurrenceOverrides":{"1997-01-01T00:00:00":{"duration":"P1D"}}}
+            """)))
+        #expect(dates.contains("RDATE;VALUE=DATE:19970101"))
+        #expect(dates.filter { $0 == "BEGIN:VEVENT" }.count == 1)
+    }
+
     @Test("all-day, floating and UTC times")
     func timeForms() throws {
         let allDay = lines(ICalendarWriter.event(try json("""
