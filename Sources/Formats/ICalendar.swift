@@ -173,7 +173,10 @@ public enum ICalendarWriter {
 
     static func location(_ e: JSONValue, into out: inout ContentLines) {
         let locations = (e["locations"]?.objectValue ?? [:]).sorted { $0.key < $1.key }
-        let main = e["mainLocationId"]?.stringValue.flatMap { id in locations.first { $0.key == id } } ?? locations.first
+        // Without mainLocationId, the first location with a name: a flight's arrival location often
+        // carries only a time zone (`relativeTo: end`), and LOCATION must still say where it starts.
+        let main = e["mainLocationId"]?.stringValue.flatMap { id in locations.first { $0.key == id } }
+            ?? locations.first { $0.value["name"]?.stringValue?.isEmpty == false } ?? locations.first
         if let loc = main?.value {
             if let name = loc["name"]?.stringValue { out.add("LOCATION", ContentLines.text(name)) }
             if let geo = loc["coordinates"]?.stringValue, geo.hasPrefix("geo:") {

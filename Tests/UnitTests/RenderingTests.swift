@@ -178,6 +178,16 @@ struct RenderingTests {
         #expect(dates.filter { $0 == "BEGIN:VEVENT" }.count == 1)
     }
 
+    @Test("LOCATION is the first location with a name when the first has none")
+    func namedLocation() throws {
+        let l = lines(ICalendarWriter.event(try json("""
+            {"@type":"Event","uid":"f","start":"2026-06-15T11:00:00","timeZone":"America/New_York","duration":"PT14H",
+             "locations":{"a":{"@type":"Location","relativeTo":"end","timeZone":"Asia/Tokyo"},
+                          "b":{"@type":"Location","name":"JFK Terminal 1","relativeTo":"start"}}}
+            """)))
+        #expect(l.contains("LOCATION:JFK Terminal 1"))
+    }
+
     @Test("all-day, floating and UTC times")
     func timeForms() throws {
         let allDay = lines(ICalendarWriter.event(try json("""
