@@ -141,8 +141,11 @@ public enum ICalendarWriter {
     static func rrule(_ r: JSONValue, zone: String?, asDate: Bool) -> String {
         var parts = ["FREQ=" + (r["frequency"]?.stringValue ?? "daily").uppercased()]
         if let i = r["interval"]?.intValue, i > 1 { parts.append("INTERVAL=\(i)") }
-        if let rscale = r["rscale"]?.stringValue, rscale != "gregorian" { parts.append("RSCALE=" + rscale.uppercased()) }
-        if let skip = r["skip"]?.stringValue, skip != "omit" { parts.append("SKIP=" + skip.uppercased()) }
+        // RFC 7529: SKIP only with RSCALE, so a SKIP brings its (default gregorian) RSCALE along.
+        let skip = r["skip"]?.stringValue.flatMap { $0 == "omit" ? nil : $0 }
+        let rscale = r["rscale"]?.stringValue ?? "gregorian"
+        if rscale != "gregorian" || skip != nil { parts.append("RSCALE=" + rscale.uppercased()) }
+        if let skip { parts.append("SKIP=" + skip.uppercased()) }
         if let wkst = r["firstDayOfWeek"]?.stringValue, wkst != "mo" { parts.append("WKST=" + wkst.uppercased()) }
         let days = (r["byDay"]?.arrayValue ?? []).compactMap { d -> String? in
             guard let day = d["day"]?.stringValue else { return nil }

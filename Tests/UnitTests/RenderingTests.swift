@@ -188,6 +188,19 @@ struct RenderingTests {
         #expect(l.contains("LOCATION:JFK Terminal 1"))
     }
 
+    @Test("a SKIP brings its RSCALE (RFC 7529 allows no SKIP without one)")
+    func rscale() throws {
+        let l = lines(ICalendarWriter.event(try json("""
+            {"@type":"Event","uid":"r","start":"2026-02-28T09:00:00","timeZone":"Etc/UTC","duration":"PT1H",
+             "recurrenceRules":[{"@type":"RecurrenceRule","frequency":"yearly","rscale":"gregorian","skip":"forward"}]}
+            """)))
+        #expect(l.contains("RRULE:FREQ=YEARLY;RSCALE=GREGORIAN;SKIP=FORWARD"))
+        let plain = lines(ICalendarWriter.event(try json("""
+            {"@type":"Event","uid":"p","start":"2026-02-28T09:00:00","duration":"PT1H","recurrenceRules":[{"frequency":"weekly"}]}
+            """)))
+        #expect(plain.contains("RRULE:FREQ=WEEKLY"))
+    }
+
     @Test("all-day, floating and UTC times")
     func timeForms() throws {
         let allDay = lines(ICalendarWriter.event(try json("""
