@@ -46,8 +46,17 @@ public struct ContentLines {
 
     /// Parameter values with `:`, `;` or `,` are quoted; `"` cannot be quoted, so it becomes `'`
     /// (RFC 6868's ^-escapes would be the alternative; few readers decode them).
+    /// RFC 6868: `^` is `^^`, a double quote `^'`, a newline `^n`; quoted when it holds `:;,`.
     static func paramValue(_ v: String) -> String {
-        let clean = String(v.map { $0 == "\"" ? "'" : ($0 == "\n" || $0 == "\r" ? " " : $0) })
+        var clean = ""
+        for ch in v.replacingOccurrences(of: "\r\n", with: "\n") {
+            switch ch {
+            case "^": clean += "^^"
+            case "\"": clean += "^'"
+            case "\n", "\r": clean += "^n"
+            default: clean.append(ch)
+            }
+        }
         return clean.contains(where: { ":;,".contains($0) }) ? "\"" + clean + "\"" : clean
     }
 

@@ -85,6 +85,8 @@ public enum ICalendarWriter {
     static func end(_ e: JSONValue, start: LocalDateTime, zone: String?, asDate: Bool, duration: JSDuration?,
                     zones: inout Set<String>, into out: inout ContentLines) {
         if asDate {
+            // A zero duration is one day: Cyrus reports an all-day event without DTEND (one day,
+            // RFC 5545 §3.6.1) as PT0S, as it does the rare DTEND equal to DTSTART.
             out.add("DTEND", [.init("VALUE", "DATE")], start.adding(days: max(duration?.days ?? 1, 1)).basicDate)
         } else if let endZone = e["endTimeZone"]?.stringValue, endZone != zone, let zone,
                   let tz = TimeZone(identifier: zone), let etz = TimeZone(identifier: endZone), let begin = start.date(in: tz) {

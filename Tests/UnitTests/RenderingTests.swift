@@ -201,6 +201,16 @@ struct RenderingTests {
         #expect(plain.contains("RRULE:FREQ=WEEKLY"))
     }
 
+    @Test("parameter values by RFC 6868")
+    func carets() throws {
+        let l = ICalendarWriter.event(try json("""
+            {"@type":"Event","uid":"z","start":"2022-01-01T00:00:00","showWithoutTime":true,"duration":"P0D",
+             "participants":{"p":{"@type":"Participant","name":"George Herman \\"Babe\\" Ruth ^","sendTo":{"imip":"mailto:babe@example.com"},
+                                  "roles":{"attendee":true}}}}
+            """)).replacingOccurrences(of: "\r\n ", with: "")
+        #expect(l.contains("CN=George Herman ^'Babe^' Ruth ^^"))
+    }
+
     @Test("all-day, floating and UTC times")
     func timeForms() throws {
         let allDay = lines(ICalendarWriter.event(try json("""
