@@ -135,8 +135,8 @@ public struct ServerAccount: Sendable {
 
     // MARK: What the server holds, in the mirror's terms
 
-    /// Every folder the Maildir view should have, with the (SHA-256, flags) of each message in it.
-    public func expectedMaildir() async throws -> [String: Set<String>] {
+    /// The mailboxes by id, and each one's Maildir folder as jmirror's layout names it.
+    func mailboxFolders() async throws -> (byId: [String: JSONValue], folders: [String: String]) {
         let boxes = try await mailboxes()
         var byId: [String: JSONValue] = [:]
         for b in boxes { if let id = b["id"]?.stringValue { byId[id] = b } }
@@ -144,6 +144,12 @@ public struct ServerAccount: Sendable {
             b["id"]?.stringValue.map { .init(id: $0, parentId: b["parentId"]?.stringValue, name: b["name"]?.stringValue ?? "",
                                              role: b["role"]?.stringValue) }
         })
+        return (byId, folders)
+    }
+
+    /// Every folder the Maildir view should have, with the (SHA-256, flags) of each message in it.
+    public func expectedMaildir() async throws -> [String: Set<String>] {
+        let (byId, folders) = try await mailboxFolders()
         func folder(_ id: String) -> String { folders[id] ?? "?" }
         var out: [String: Set<String>] = [:]
         for id in byId.keys { out[folder(id)] = [] }
@@ -180,13 +186,7 @@ public struct ServerAccount: Sendable {
     /// its children), or, with `storage`, by its Maildir folder as Dovecot's default settings name
     /// it (the directory without its leading dot).
     public func imapView(storage: Bool = false) async throws -> [String: Set<IMAPMessage>] {
-        let boxes = try await mailboxes()
-        var byId: [String: JSONValue] = [:]
-        for b in boxes { if let id = b["id"]?.stringValue { byId[id] = b } }
-        let folders = MaildirLayout.folders(boxes.compactMap { b in
-            b["id"]?.stringValue.map { .init(id: $0, parentId: b["parentId"]?.stringValue, name: b["name"]?.stringValue ?? "",
-                                             role: b["role"]?.stringValue) }
-        })
+        let (byId, folders) = try await mailboxFolders()
         func name(_ id: String) -> String {
             if storage { return folders[id].map { $0.isEmpty ? "INBOX" : String($0.dropFirst()) } ?? "?" }
             var names: [String] = []
