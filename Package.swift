@@ -18,13 +18,14 @@ let package = Package(
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         // Headers only: libarchive itself is loaded with dlopen when an archive is used (shim.h).
         .systemLibrary(name: "CArchive", providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "CICal", providers: [.apt(["libical-dev"])]),
         .target(name: "Digest", dependencies: ["CCrypto"]),
         .target(name: "Transport", dependencies: [
             "CCurl", "Digest", .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "JMAP", dependencies: ["Transport", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Store", dependencies: ["Digest", .product(name: "GRDB", package: "GRDB.swift")]),
-        .target(name: "Formats", dependencies: ["JMAP", "Digest"]),
+        .target(name: "Formats", dependencies: ["JMAP", "Digest", "CICal"]),
         .target(name: "Sync", dependencies: ["JMAP", "Store", "Formats", .product(name: "Logging", package: "swift-log")]),
         .target(name: "History", dependencies: ["Store", "Formats", "JMAP", "Digest"]),
         .target(name: "Archive", dependencies: ["CArchive", "Store", "History", "Formats", "JMAP", "Digest"]),

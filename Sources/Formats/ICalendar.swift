@@ -116,6 +116,10 @@ public enum ICalendarWriter {
                 if !asDate, t.isMidnight, d.days == 1, d.seconds == 0 { dates.append(t) } else { periods.append((t, d)) }
             } else if isRDate(patch) {
                 rdates.append(t)
+            } else if generated(t, by: rrules, start: start, asDate: asDate) == false {
+                // An override of an instance no rule generates is an extra occurrence: an RDATE,
+                // and the override's own VEVENT (jscalendar-icalendar).
+                rdates.append(t)
             }
         }
         if !exdates.isEmpty {
@@ -131,6 +135,20 @@ public enum ICalendarWriter {
             out.add("RDATE", timeParams(first.0, zone, false, &zones) + [.init("VALUE", "PERIOD")],
                     periods.sorted { $0.0 < $1.0 }.map { timeValue($0.0, zone, false) + "/" + $0.1.iCalendar }.joined(separator: ","))
         }
+    }
+
+    /// Whether any of `rules` generates `t`: false also when there is no rule at all, nil when
+    /// libical cannot tell (then the override is written as it always was, without an RDATE).
+    static func generated(_ t: LocalDateTime, by rules: [JSONValue], start: LocalDateTime, asDate: Bool) -> Bool? {
+        var unknown = false
+        for r in rules {
+            switch Recurrence.generates(rrule(r, zone: nil, asDate: asDate), start: start, at: t, asDate: asDate) {
+            case true?: return true
+            case nil: unknown = true
+            case false?: break
+            }
+        }
+        return unknown ? nil : false
     }
 
     /// jscalendar-icalendar: an override that is empty, or patches only the duration, is an RDATE

@@ -211,6 +211,18 @@ struct RenderingTests {
         #expect(l.contains("CN=George Herman ^'Babe^' Ruth ^^"))
     }
 
+    @Test("an override of an instance the rule does not generate is also an RDATE (libical expands the rule)")
+    func overrideOutsideTheRule() throws {
+        let l = lines(ICalendarWriter.event(try json("""
+            {"@type":"Event","uid":"w","start":"2026-03-02T10:00:00","timeZone":"Europe/Paris","duration":"PT1H",
+             "recurrenceRules":[{"@type":"RecurrenceRule","frequency":"weekly","count":6}],
+             "recurrenceOverrides":{"2026-03-09T10:00:00":{"title":"moved in the rule"},"2026-03-11T15:00:00":{"title":"extra"}}}
+            """)))
+        #expect(l.contains("RDATE;TZID=Europe/Paris:20260311T150000"))
+        #expect(!l.contains { $0.hasPrefix("RDATE") && $0.contains("20260309") })
+        #expect(l.filter { $0 == "BEGIN:VEVENT" }.count == 3)
+    }
+
     @Test("all-day, floating and UTC times")
     func timeForms() throws {
         let allDay = lines(ICalendarWriter.event(try json("""
