@@ -78,6 +78,7 @@ public enum ICalendarWriter {
         links(e, into: &out)
         participants(e, into: &out)
         alerts(e, into: &out)
+        otherLocations(e, into: &out)
         out.end("VEVENT")
     }
 
@@ -194,13 +195,32 @@ public enum ICalendarWriter {
 
     // MARK: Places, links, people, alerts
 
-    static func location(_ e: JSONValue, into out: inout ContentLines) {
+    /// The location LOCATION and GEO say: mainLocationId's, or else the first with a name (a
+    /// flight's arrival location often carries only a time zone, `relativeTo: end`).
+    static func mainLocation(_ e: JSONValue) -> (key: String, value: JSONValue)? {
         let locations = (e["locations"]?.objectValue ?? [:]).sorted { $0.key < $1.key }
-        // Without mainLocationId, the first location with a name: a flight's arrival location often
-        // carries only a time zone (`relativeTo: end`), and LOCATION must still say where it starts.
-        let main = e["mainLocationId"]?.stringValue.flatMap { id in locations.first { $0.key == id } }
+        return e["mainLocationId"]?.stringValue.flatMap { id in locations.first { $0.key == id } }
             ?? locations.first { $0.value["name"]?.stringValue?.isEmpty == false } ?? locations.first
-        if let loc = main?.value {
+    }
+
+    /// Every other named location as an RFC 9073 VLOCATION, so that none is lost in the file.
+    static func otherLocations(_ e: JSONValue, into out: inout ContentLines) {
+        let main = mainLocation(e)?.key
+        for (key, loc) in (e["locations"]?.objectValue ?? [:]).sorted(by: { $0.key < $1.key }) where key != main {
+            guard let name = loc["name"]?.stringValue, !name.isEmpty else { continue }
+            out.begin("VLOCATION")
+            out.add("UID", ContentLines.text(key))
+            out.add("NAME", ContentLines.text(name))
+            if let d = loc["description"]?.stringValue { out.add("DESCRIPTION", ContentLines.text(d)) }
+            let types = (loc["locationTypes"]?.objectValue ?? [:]).filter { $0.value.boolValue == true }.keys.sorted()
+            if !types.isEmpty { out.add("LOCATION-TYPE", types.map(ContentLines.text).joined(separator: ",")) }
+            if let geo = loc["coordinates"]?.stringValue { out.add("GEO", [.init("VALUE", "URI")], geo) }
+            out.end("VLOCATION")
+        }
+    }
+
+    static func location(_ e: JSONValue, into out: inout ContentLines) {
+        if let loc = mainLocation(e)?.value {
             if let name = loc["name"]?.stringValue { out.add("LOCATION", ContentLines.text(name)) }
             if let geo = loc["coordinates"]?.stringValue, geo.hasPrefix("geo:") {
                 let latlon = geo.dropFirst(4).split(separator: ";")[0].split(separator: ",")

@@ -178,7 +178,7 @@ struct RenderingTests {
         #expect(dates.filter { $0 == "BEGIN:VEVENT" }.count == 1)
     }
 
-    @Test("LOCATION is the first location with a name when the first has none")
+    @Test("LOCATION is the first location with a name when the first has none; the other named ones are VLOCATIONs")
     func namedLocation() throws {
         let l = lines(ICalendarWriter.event(try json("""
             {"@type":"Event","uid":"f","start":"2026-06-15T11:00:00","timeZone":"America/New_York","duration":"PT14H",
@@ -186,6 +186,12 @@ struct RenderingTests {
                           "b":{"@type":"Location","name":"JFK Terminal 1","relativeTo":"start"}}}
             """)))
         #expect(l.contains("LOCATION:JFK Terminal 1"))
+        let two = lines(ICalendarWriter.event(try json("""
+            {"@type":"Event","uid":"g","start":"2026-06-15T11:00:00","duration":"PT1H",
+             "locations":{"a":{"@type":"Location","name":"Hall A"},"b":{"@type":"Location","name":"Overflow room, B","locationTypes":{"room":true}}}}
+            """)))
+        #expect(two.contains("LOCATION:Hall A"))
+        #expect(two.contains("BEGIN:VLOCATION") && two.contains("UID:b") && two.contains("NAME:Overflow room\\, B") && two.contains("LOCATION-TYPE:room"))
     }
 
     @Test("a SKIP brings its RSCALE (RFC 7529 allows no SKIP without one)")
