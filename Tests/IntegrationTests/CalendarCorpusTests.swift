@@ -11,7 +11,7 @@ extension Integration {
     /// resource per UID, put into Cyrus and mirrored. Each mirrored file is compared with what
     /// CalDAV serves for the same event (pim_check.py's normalisation); so is the conversion of
     /// Cyrus's JSCalendar alone, which is what servers without an iCalendar blob get.
-    @Suite("Real-world calendars")
+    @Suite("Real-world calendars and cards")
     struct CalendarCorpusTests {
         let server: TestServer
 
@@ -108,6 +108,76 @@ extension Integration {
             for (p, names) in conversionDiffs.sorted(by: { $0.value.count > $1.value.count }) {
                 print("corpus: conversion differs in \(p): \(names.count): \(names.sorted().joined(separator: " "))")
             }
+        }
+
+        /// Address-book exports (Tests/IntegrationTests/Fixtures/vcards/SOURCE.md), one card per
+        /// CardDAV resource, a UID added where a card has none.
+        static func vcards() throws -> [(name: String, uid: String, text: String)] {
+            let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/vcards").path
+            var out: [(String, String, String)] = []
+            for file in try FileManager.default.contentsOfDirectory(atPath: dir).filter({ $0.hasSuffix(".vcf") }).sorted() {
+                let text = try String(contentsOfFile: dir + "/" + file, encoding: .utf8)
+                var card: [Substring] = []
+                var n = 0
+                for line in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
+                    if line.uppercased().hasPrefix("BEGIN:VCARD") { card = [] }
+                    card.append(line)
+                    guard line.uppercased().hasPrefix("END:VCARD") else { continue }
+                    let name = (file as NSString).deletingPathExtension + "-\(n)"
+                    n += 1
+                    var uid = card.first { $0.uppercased().hasPrefix("UID:") }.map { String($0.dropFirst(4)) }
+                    if uid == nil {
+                        uid = "jmirror-corpus-" + name
+                        card.insert(Substring("UID:" + uid!), at: card.count - 1)
+                    }
+                    out.append((name, uid!, card.joined(separator: "\r\n") + "\r\n"))
+                }
+            }
+            return out
+        }
+
+        @Test("every card of real-world address-book exports is mirrored as CardDAV serves it")
+        func cards() async throws {
+            let cards = try Self.vcards()
+            let account = try await ServerAccount.fresh(server)
+            var accepted: [String: String] = [:]  // uid → resource name
+            var refused: [String] = []
+            for card in cards {
+                let r = try await account.dav("PUT", "addressbooks/user/\(account.user)/Default/\(card.name).vcf", body: Data(card.text.utf8),
+                                              contentType: "text/vcard; charset=utf-8")
+                if (200..<300).contains(r.status) {
+                    accepted[card.uid] = card.name
+                } else {
+                    refused.append("\(card.name) (\(r.status) \(String(decoding: r.body.prefix(200), as: UTF8.self).replacingOccurrences(of: "\n", with: " ")))")
+                }
+            }
+            print("corpus: \(cards.count) cards; Cyrus took \(accepted.count), refused \(refused.count): \(refused.joined(separator: ", "))")
+            let mirror = try TestMirror()
+            let summary = try await mirror.sync(account)
+            #expect(summary.failed.isEmpty, "\(summary.failed)")
+            let root = mirror.dir + "/\(mirror.name)/contacts"
+            let mirrored = pimFiles(root)
+            #expect(mirrored.count == accepted.count, "\(mirrored)")
+            var equal = 0
+            for (uid, name) in accepted.sorted(by: { $0.key < $1.key }) {
+                let wanted = MaildirNames.component(uid, suffix: ".vcf")
+                guard let rel = mirrored.first(where: { ($0 as NSString).lastPathComponent == wanted }) else {
+                    Issue.record("\(name): no mirrored file \(wanted)")
+                    continue
+                }
+                let text = read(root + "/" + rel)
+                let dav = try await account.dav("GET", "addressbooks/user/\(account.user)/Default/\(name).vcf",
+                                                accept: "text/vcard; version=" + (text.contains("VERSION:4.0") ? "4.0" : "3.0"))
+                // The same bytes, or the same card after normalisation. (vobject, khard's parser,
+                // cannot read Lotus Notes' card with an embedded AGENT vCard, whichever the source.)
+                if FileManager.default.contents(atPath: root + "/" + rel) == dav.body { equal += 1; continue }
+                let davFile = mirror.dir + "/" + name + ".dav.vcf"
+                try dav.body.write(to: URL(fileURLWithPath: davFile))
+                let r = try pimCheck(["compare", root + "/" + rel, davFile])
+                if r.status == 0 { equal += 1 } else { Issue.record("\(name): \(r.output)") }
+            }
+            print("corpus: mirrored cards equal to CardDAV: \(equal)/\(accepted.count)")
+            #expect(equal == accepted.count)
         }
     }
 }
