@@ -245,9 +245,15 @@ public enum ICalendarWriter {
             if let type = l["contentType"]?.stringValue { p.append(.init("FMTTYPE", type)) }
             if let title = l["title"]?.stringValue { p.append(.init("FILENAME", title)) }
             let rel = l["rel"]?.stringValue
-            if rel == "enclosure" {
-                out.add("ATTACH", p, href)
-            } else if (rel == nil || rel == "describedby") && !wroteURL {
+            // A link without rel is what an ATTACH becomes (Cyrus, jscalendar-icalendar); URL is the
+            // first "describedby". An inline attachment goes back to its binary form.
+            if rel == nil || rel == "enclosure" {
+                if href.hasPrefix("data:"), let comma = href.firstIndex(of: ","), href[..<comma].hasSuffix(";base64") {
+                    out.add("ATTACH", [.init("VALUE", "BINARY"), .init("ENCODING", "BASE64")] + p, String(href[href.index(after: comma)...]))
+                } else {
+                    out.add("ATTACH", p, href)
+                }
+            } else if rel == "describedby" && !wroteURL {
                 out.add("URL", [], href)
                 wroteURL = true
             } else {

@@ -229,6 +229,19 @@ struct RenderingTests {
         #expect(l.filter { $0 == "BEGIN:VEVENT" }.count == 3)
     }
 
+    @Test("links: describedby is URL, a link without rel an ATTACH, an inline one in its binary form")
+    func linkKinds() throws {
+        let l = lines(ICalendarWriter.event(try json("""
+            {"@type":"Event","uid":"l","start":"2026-06-15T11:00:00","duration":"PT1H","links":{
+              "a":{"@type":"Link","href":"https://example.com/info","rel":"describedby"},
+              "b":{"@type":"Link","href":"data:image/png;base64,iVBORw0K","contentType":"image/png"},
+              "c":{"@type":"Link","href":"https://example.com/agenda.pdf"}}}
+            """)))
+        #expect(l.contains("URL:https://example.com/info"))
+        #expect(l.contains("ATTACH;VALUE=BINARY;ENCODING=BASE64;FMTTYPE=image/png:iVBORw0K"))
+        #expect(l.contains("ATTACH:https://example.com/agenda.pdf"))
+    }
+
     @Test("all-day, floating and UTC times")
     func timeForms() throws {
         let allDay = lines(ICalendarWriter.event(try json("""
