@@ -68,7 +68,8 @@ struct CollectionReplay {
             let collections = field.flatMap { json[$0]?.objectValue.map { Array($0.keys) } } ?? []
             var body = json.filter { !shape.serverSet.contains($0.key) }
             body["uid"] = .string(uid)
-            out.append(Item(type: type, sourceId: row.id, uid: uid, body: body, collections: collections, translated: translated))
+            out.append(Item(type: type, sourceId: row.id, uid: Self.matchKey(json, uid: uid), body: body, collections: collections,
+                            translated: translated))
         }
         switch kind {
         case .contacts:
@@ -187,20 +188,45 @@ struct CollectionReplay {
         for type in shape.itemTypes {
             for j in try await items.list(type, support) {
                 guard let uid = j["uid"]?.stringValue, let id = j["id"]?.stringValue else { continue }
-                out[type, default: [:]][uid] = (id, j)
+                out[type, default: [:]][Self.matchKey(j, uid: uid)] = (id, j)
             }
         }
         return out
     }
 
+    /// What an item is matched by: its UID, and for an event its recurrenceId too (a calendar
+    /// resource holding only overrides, no master, is one event per overridden instance).
+    static func matchKey(_ json: [String: JSONValue], uid: String) -> String {
+        json["recurrenceId"]?.stringValue.map { uid + "#" + $0 } ?? uid
+    }
+
     /// Whether the target already holds the item as the snapshot has it. A translation is compared
-    /// by the properties it sets (the target fills in its own defaults for the rest).
+    /// by the properties it sets (the target fills in its own defaults for the rest). A property
+    /// the source leaves out that the target fills in on every write (Cyrus: `prodId`, `replyTo`
+    /// of an event with participants) is the target's default, not a difference; neither is `@type`.
     private func same(_ target: [String: JSONValue], _ s: Item, shape: Shape, sourceUid: [String: String],
                       targetByUid: [String: [String: (id: String, json: [String: JSONValue])]]) -> Bool {
         let want = Self.normalized(mapReferences(s.body, sourceUid: sourceUid, targetByUid: targetByUid).filter { !shape.rewritten.contains($0.key) })
         let now = Self.normalized(target.filter { !shape.serverSet.contains($0.key) && !shape.rewritten.contains($0.key) })
         if s.translated { return Self.roundTrip(want, s.type) == Self.roundTrip(now, s.type) }
-        return want == now.merging(["uid": want["uid"] ?? .null]) { _, b in b }
+        let filled = now.filter { (want[$0.key] ?? .null).isNull && !$0.value.isNull }.keys
+        return Self.untyped(.object(want)) == Self.untyped(.object(now.merging(["uid": want["uid"] ?? .null]) { _, b in b }
+            .filter { !filled.contains($0.key) }.merging(want.filter { filled.contains($0.key) }) { a, _ in a }))
+    }
+
+    /// A value without its `@type` members, which say nothing a property's place does not, and
+    /// with UTC named one way (Cyrus writes a location's `Etc/UTC` back as `UTC`).
+    static func untyped(_ v: JSONValue) -> JSONValue {
+        switch v {
+        case let .object(o):
+            var out: [String: JSONValue] = [:]
+            for (k, value) in o where k != "@type" {
+                out[k] = k.hasSuffix("imeZone") && value.stringValue == "UTC" ? .string("Etc/UTC") : untyped(value)
+            }
+            return .object(out)
+        case let .array(a): return .array(a.map(untyped))
+        default: return v
+        }
     }
 
     /// A translated object, and the target's copy of it, through both translations: what survives
