@@ -1,4 +1,5 @@
 import Formats
+import Digest
 import Foundation
 import History
 import JMAP
@@ -139,9 +140,15 @@ struct CollectionReplay {
         var targetByUid = try await inventory(shape)
         let sourceUid = Dictionary(sources.map { ($0.sourceId, $0.uid) }, uniquingKeysWith: { a, _ in a })
         var pending: [(item: Item, existing: String?)] = []
+        var settled: [String: [String: String]] = [:]
+        for type in shape.itemTypes { settled[type] = try items.catalog.settled(target: items.target.journalKey, kind: type) }
         for s in sources {
             if let existing = targetByUid[s.type]?[s.uid] {
-                if same(existing.json, s, shape: shape, sourceUid: sourceUid, targetByUid: targetByUid) { report.present += 1; continue }
+                if same(existing.json, s, shape: shape, sourceUid: sourceUid, targetByUid: targetByUid)
+                    || settled[s.type]?[s.uid] == Self.fingerprint(s, existing.json) {
+                    report.present += 1
+                    continue
+                }
                 pending.append((s, existing.id))
             } else {
                 pending.append((s, nil))
@@ -167,12 +174,17 @@ struct CollectionReplay {
         for type in shape.itemTypes {
             let batch = pending.filter { $0.item.type == type }
             guard !batch.isEmpty else { continue }
-            try await write(type, batch, shape: shape, collections: { ids in
+            let written = try await write(type, batch, shape: shape, collections: { ids in
                 let mapped = ids.compactMap { collectionMap[$0] }
                 return mapped.isEmpty ? fallbackCollection.map { [$0] } ?? [] : mapped
             }, sourceUid: sourceUid, targetByUid: targetByUid, using: using, &report)
             // What was just written is what the next type (a group) refers to.
             targetByUid = try await inventory(shape)
+            // Both sides as they are now: a rerun leaves the item alone until one of them changes,
+            // even where the target rewrote what it was sent.
+            try items.catalog.recordSettled(target: items.target.journalKey, kind: type, batch.filter { written.contains($0.item.uid) }.compactMap { p in
+                targetByUid[type]?[p.item.uid].map { (p.item.uid, Self.fingerprint(p.item, $0.json)) }
+            })
         }
         var verified = 0
         for s in sources {
@@ -192,6 +204,14 @@ struct CollectionReplay {
             }
         }
         return out
+    }
+
+    /// The source item and the target's object, as one SHA-256 of their canonical JSON.
+    static func fingerprint(_ s: Item, _ target: [String: JSONValue]) -> String {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let bytes = ((try? e.encode(JSONValue.object(s.body))) ?? Data()) + Data("\n".utf8) + ((try? e.encode(JSONValue.object(target))) ?? Data())
+        return SHA256Hasher.hex(of: bytes)
     }
 
     /// What an item is matched by: its UID, and for an event its recurrenceId too (a calendar
@@ -260,8 +280,9 @@ struct CollectionReplay {
 
     private func write(_ type: String, _ batch: [(item: Item, existing: String?)], shape: Shape, collections: ([String]) -> [String],
                        sourceUid: [String: String], targetByUid: [String: [String: (id: String, json: [String: JSONValue])]],
-                       using: Set<String>, _ report: inout KindReport) async throws {
+                       using: Set<String>, _ report: inout KindReport) async throws -> Set<String> {
         let chunk = max(1, min(items.target.limits.maxObjectsInSet, 200))
+        var written = Set<String>()
         for start in stride(from: 0, to: batch.count, by: chunk) {
             var create: [String: JSONValue] = [:], update: [String: JSONValue] = [:]
             var uids: [String: String] = [:]
@@ -299,11 +320,14 @@ struct CollectionReplay {
             for (k, v) in r["created"]?.objectValue ?? [:] {
                 if let uid = uids[k], let id = v["id"]?.stringValue { entries.append((uid, id)) }
             }
+            for k in (r["updated"]?.objectValue ?? [:]).keys { if let uid = uids[k] { entries.append((uid, k)) } }
             try items.catalog.recordJournal(target: items.target.journalKey, kind: type, entries)
+            written.formUnion(entries.map(\.source))
             for (k, err) in (r["notCreated"]?.objectValue ?? [:]).merging(r["notUpdated"]?.objectValue ?? [:], uniquingKeysWith: { a, _ in a }) {
                 report.refused.append(Refusal(kind: kind.rawValue, item: uids[k] ?? k, reason: "the target refused it: " + setErrorText(err)))
             }
         }
+        return written
     }
 
     /// A vendor group names its members by contact id: source ids (or, from a translation, UIDs)

@@ -137,6 +137,7 @@ public final class Catalog: Sendable {
         registerFolders(&m)
         registerReplay(&m)
         registerDovecotLayout(&m)
+        registerReplaySettled(&m)
         return m
     }
 

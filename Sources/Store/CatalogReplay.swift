@@ -14,6 +14,36 @@ extension Catalog {
         }
     }
 
+    static func registerReplaySettled(_ m: inout DatabaseMigrator) {
+        m.registerMigration("v10: settled replay items") { db in
+            // What an item looked like on both sides right after this tool wrote it: a target that
+            // rewrites some of what it is sent (an invalid UNTIL made valid) is then left alone by
+            // a rerun until either side changes.
+            try db.execute(sql: "ALTER TABLE replay_journal ADD COLUMN settled TEXT")
+        }
+    }
+
+    /// Per source, the fingerprint of both sides recorded right after the last write.
+    public func settled(target: String, kind: String) throws -> [String: String] {
+        try pool.read { db in
+            var out: [String: String] = [:]
+            for r in try Row.fetchAll(db, sql: """
+                SELECT source, settled FROM replay_journal WHERE target = ? AND kind = ? AND settled IS NOT NULL
+                """, arguments: [target, kind]) {
+                out[r[0]] = r[1]
+            }
+            return out
+        }
+    }
+
+    public func recordSettled(target: String, kind: String, _ entries: [(source: String, fingerprint: String)]) throws {
+        guard !entries.isEmpty else { return }
+        try pool.write { db in
+            let sql = "UPDATE replay_journal SET settled = ? WHERE target = ? AND kind = ? AND source = ?"
+            for e in entries { try db.cachedStatement(sql: sql).execute(arguments: [e.fingerprint, target, kind, e.source]) }
+        }
+    }
+
     /// `kind` is a JMAP type; `source` is what identifies the object across accounts (a message's
     /// SHA-256, an item's UID or name).
     public func journal(target: String, kind: String) throws -> [String: String] {
