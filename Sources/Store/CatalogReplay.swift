@@ -15,11 +15,15 @@ extension Catalog {
     }
 
     static func registerReplaySettled(_ m: inout DatabaseMigrator) {
-        m.registerMigration("v10: settled replay items") { db in
+        m.registerMigration("v10: settled replay items, calendar files from the server's iCalendar") { db in
             // What an item looked like on both sides right after this tool wrote it: a target that
             // rewrites some of what it is sent (an invalid UNTIL made valid) is then left alone by
             // a rerun until either side changes.
             try db.execute(sql: "ALTER TABLE replay_journal ADD COLUMN settled TEXT")
+            // Calendar files are now the server's own iCalendar where it gives one: render them again.
+            try db.execute(sql: """
+                INSERT OR IGNORE INTO dirty_view(account, view) SELECT DISTINCT account, 'calendars' FROM item WHERE type = 'CalendarEvent'
+                """)
         }
     }
 

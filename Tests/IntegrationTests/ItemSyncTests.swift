@@ -1,4 +1,6 @@
 import Foundation
+import Formats
+import GRDB
 import JMAP
 import Store
 import Sync
@@ -256,5 +258,29 @@ extension Integration.ItemSyncTests {
         #expect(read(folder + "/displayname") == "Nothing yet")
         #expect(read(folder + "/color") == "#00ff00")
         #expect(pimFiles(folder).isEmpty)
+    }
+}
+
+extension Integration.ItemSyncTests {
+    @Test("a mirror whose calendar files were conversions (before catalog v10) gets the server's own iCalendar at the next sync")
+    func calendarFilesUpgraded() async throws {
+        let account = try await ServerAccount.fresh(server)
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/dav").path
+        try await account.putEvent(try Data(contentsOf: URL(fileURLWithPath: fixtures + "/two-zones.ics")), name: "two-zones")
+        let mirror = try TestMirror()
+        _ = try await mirror.sync(account)
+        let root = mirror.dir + "/\(mirror.name)/calendars"
+        let rel = try #require(pimFiles(root).first)
+        let exact = try #require(FileManager.default.contents(atPath: root + "/" + rel))
+        // As 0.4 left it: the conversion in the file, and a catalog before v10.
+        let event = try #require(try MirrorStore(root: mirror.dir).catalog.items(account: mirror.name, type: "CalendarEvent").values.first)
+        try Data(ICalendarWriter.event(try JSONValue.decode(event.json)).utf8).write(to: URL(fileURLWithPath: root + "/" + rel))
+        try await DatabaseQueue(path: mirror.dir + "/.jmirror/catalog.sqlite").write { db in
+            try db.execute(sql: "ALTER TABLE replay_journal DROP COLUMN settled")
+            try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier LIKE 'v10%'")
+        }
+        #expect(FileManager.default.contents(atPath: root + "/" + rel) != exact)
+        _ = try await mirror.sync(account)
+        #expect(FileManager.default.contents(atPath: root + "/" + rel) == exact)
     }
 }
