@@ -229,10 +229,12 @@ struct CollectionReplay {
         let want = Self.normalized(mapReferences(s.body, sourceUid: sourceUid, targetByUid: targetByUid).filter { !shape.rewritten.contains($0.key) })
         let now = Self.normalized(target.filter { !shape.serverSet.contains($0.key) && !shape.rewritten.contains($0.key) })
         if s.translated { return Self.roundTrip(want, s.type) == Self.roundTrip(now, s.type) }
-        let filled = now.filter { (want[$0.key] ?? .null).isNull && !$0.value.isNull }.keys
-        return Self.untyped(.object(want)) == Self.untyped(.object(now.merging(["uid": want["uid"] ?? .null]) { _, b in b }
-            .filter { !filled.contains($0.key) }.merging(want.filter { filled.contains($0.key) }) { a, _ in a }))
+        var seen = now.merging(["uid": want["uid"] ?? .null]) { _, b in b }
+        for (k, v) in now where (want[k] ?? .null).isNull && !v.isNull { seen[k] = want[k] }  // the target's default
+        return Self.untyped(.object(want)) == Self.untyped(.object(seen))
     }
+
+    static let zoneKeys: Set<String> = ["timeZone", "endTimeZone", "recurrenceIdTimeZone"]
 
     /// A value without its `@type` members, which say nothing a property's place does not, and
     /// with UTC named one way (Cyrus writes a location's `Etc/UTC` back as `UTC`).
@@ -241,7 +243,7 @@ struct CollectionReplay {
         case let .object(o):
             var out: [String: JSONValue] = [:]
             for (k, value) in o where k != "@type" {
-                out[k] = k.hasSuffix("imeZone") && value.stringValue == "UTC" ? .string("Etc/UTC") : untyped(value)
+                out[k] = zoneKeys.contains(k) && value.stringValue == "UTC" ? .string("Etc/UTC") : untyped(value)
             }
             return .object(out)
         case let .array(a): return .array(a.map(untyped))
