@@ -298,6 +298,19 @@ extension Integration {
             let noDup = try other2.json(["replay", "src", "--to", "dst", "--only", "mail"])
             #expect(noDup.code == 0 && noDup.value["report"]?["kinds"]?.arrayValue?.first?["created"] == 0)
             #expect(try await target.allEmailIds().count == 400)
+            // And through a proxy that hides Cyrus's blob extension, as a server without digests:
+            // nothing remembered for that origin, so the inventory downloads the target's messages
+            // to hash them, and still finds all 400.
+            let proxy = try FaultProxy(upstream: server.httpBase, record: dir2 + "/calls.jsonl", hideCapability: Capability.cyrusBlob)
+            let other3 = CLI(dir: dir2, config: writeConfig(in: dir2, mirror: dir2 + "/mirror", accounts: [("dst", server, target.user)],
+                                                           url: ["dst": proxy.url.absoluteString + "/jmap/"]))
+            let byDownload = try other3.json(["replay", "src", "--to", "dst", "--only", "mail"])
+            let mail = byDownload.value["report"]?["kinds"]?.arrayValue?.first
+            #expect(byDownload.code == 0 && mail?["created"] == 0 && mail?["present"] == 400, "\(byDownload.value)")
+            let calls = try String(contentsOfFile: dir2 + "/calls.jsonl", encoding: .utf8).split(separator: "\n")
+                .compactMap { try? JSONValue.decode(Data($0.utf8)).arrayValue?.first?.stringValue }
+            #expect(!calls.contains("Blob/get") && !calls.contains("Email/import"), "\(Set(calls))")
+            #expect(try await target.allEmailIds().count == 400)
         }
 
         @Test("bad input: unknown target, snapshot, folder and --map; an unreachable target; --dry-run changes nothing")

@@ -69,13 +69,15 @@ public final class FaultProxy: @unchecked Sendable {
     public let port: Int
     private let process: Process
 
-    public init(upstream: URL, fail: Int = 0, status: Int = 503, retryAfter: String? = nil, record: String? = nil) throws {
+    public init(upstream: URL, fail: Int = 0, status: Int = 503, retryAfter: String? = nil, record: String? = nil,
+                hideCapability: String? = nil) throws {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("fault_proxy.py").path
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         var args = ["python3", script, "--upstream", upstream.absoluteString, "--fail", "\(fail)", "--status", "\(status)"]
         if let retryAfter { args += ["--retry-after", retryAfter] }
         if let record { args += ["--record", record] }
+        if let hideCapability { args += ["--hide-capability", hideCapability] }
         p.arguments = args
         let out = Pipe()
         p.standardOutput = out

@@ -2,11 +2,14 @@
 """A tiny fault-injecting HTTP/1.1 proxy for jmirror's tests, put in front of the real test server.
 
   fault_proxy.py --upstream http://127.0.0.1:PORT [--fail N --status S [--retry-after V]] [--record FILE]
+                 [--hide-capability URN]
 
 The first N requests get status S (with Retry-After: V when given); every later one is forwarded.
 Prints "PORT <n>" once listening. GET /__stats answers {"requests": count} and is not counted;
 --record appends, for every JMAP method call forwarded, one JSON line [name, sendSchedulingMessages].
 GET /__echo answers {"authorization": …, "acceptEncoding": …} (the request's headers), for checking what a client sends.
+--hide-capability removes URN from the Session's capabilities and every account's (a server
+without that extension, e.g. without blob digests).
 """
 import argparse, http.client, json, sys, threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +24,7 @@ def main():
     ap.add_argument("--status", type=int, default=503)
     ap.add_argument("--retry-after")
     ap.add_argument("--record")
+    ap.add_argument("--hide-capability")
     args = ap.parse_args()
     up = urlsplit(args.upstream)
     lock = threading.Lock()
@@ -68,9 +72,21 @@ def main():
                         f.write(json.dumps([c[0], c[1].get("sendSchedulingMessages")]) + "\n")
             conn = http.client.HTTPConnection(up.hostname, up.port, timeout=120)
             headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
+            if args.hide_capability:
+                headers = {k: v for k, v in headers.items() if k.lower() != "accept-encoding"}
             conn.request(self.command, self.path, body=body, headers=headers)
             resp = conn.getresponse()
             data = resp.read()
+            if args.hide_capability and data[:1] == b"{":
+                try:
+                    doc = json.loads(data)
+                    if isinstance(doc, dict) and "capabilities" in doc and "accounts" in doc:
+                        doc["capabilities"].pop(args.hide_capability, None)
+                        for acct in doc["accounts"].values():
+                            acct.get("accountCapabilities", {}).pop(args.hide_capability, None)
+                        data = json.dumps(doc).encode()
+                except ValueError:
+                    pass
             self.send_response(resp.status)
             for k, v in resp.getheaders():
                 if k.lower() not in HOP and k.lower() != "content-length":
