@@ -11,7 +11,9 @@ static inline void *jm_ical_sym(const char *name) {
     return handle ? dlsym(handle, name) : 0;
 }
 
-#define JM_ICAL(name) __typeof__(&name) name##_f = (__typeof__(&name))jm_ical_sym(#name); if (!name##_f) return -1
+/* Each symbol is looked up once, on the first call (a conversion may ask for every override). */
+#define JM_ICAL(name) static __typeof__(&name) name##_f; if (!name##_f) name##_f = (__typeof__(&name))jm_ical_sym(#name); \
+    if (!name##_f) return -1
 
 /* Whether the recurrence rule `rule` (an RRULE value) starting at `dtstart` generates `when`
    (both iCalendar local date-times, or dates): 1 yes, 0 no, -1 when libical is missing or the rule

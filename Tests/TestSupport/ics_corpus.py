@@ -13,6 +13,7 @@ one UID exactly as written (line ends made CRLF). METHOD is left out (a stored r
 a VEVENT without a UID gets one (`jmirror-corpus-<name>`), as a server needs one, and a UID an
 earlier file already used gets `-jmirror-<n>` appended (a server keeps one event per UID).
 """
+import functools
 import json
 import os
 import re
@@ -22,6 +23,7 @@ import sys
 KHAL = os.environ.get("JMIRROR_KHAL_CORPUS", "/opt/jmirror-test/corpus/khal-0.11.3")
 
 
+@functools.cache
 def sources():
     import icalendar
     dirs = [os.path.join(os.path.dirname(icalendar.__file__), "tests"), KHAL]
