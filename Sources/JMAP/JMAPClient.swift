@@ -29,7 +29,7 @@ public struct GetResult: Sendable {
 /// One authenticated JMAP connection: the Session, and requests that obey its limits.
 public actor JMAPClient {
     public nonisolated let transport: HTTPTransport
-    private let credentials: Credentials
+    let credentials: Credentials
     private let logger: Logger
     public private(set) var session: Session
     private let requestLimiter: AsyncLimiter

@@ -1,3 +1,4 @@
+import Daemon
 import Foundation
 import History
 import TOMLKit
@@ -39,6 +40,15 @@ public struct AccountConfig: Sendable {
     public var allowInsecureHTTP: Bool
     /// `[mirror] timeout`: seconds to connect, and seconds below 1 KB/s before a transfer is abandoned.
     public var timeout: Double = 30
+    /// `poll_interval` and `push` for this account in the daemon (nil: `[daemon]`'s).
+    public var pollInterval: Double?
+    public var push: Bool?
+
+    /// Everything configured about the account, for telling whether a reload changed it. The
+    /// secret's source is part of it, never the secret.
+    public var fingerprint: String {
+        "\(url)\n\(username)\n\(auth)\n\(secret)\n\(profile?.name ?? "")\n\(allowInsecureHTTP)\n\(timeout)\n\(pollInterval ?? -1)\n\(push.map { "\($0)" } ?? "")"
+    }
 
     public init(name: String, url: String, username: String, auth: AuthKind, secret: SecretSource, profile: Profile?,
                 allowInsecureHTTP: Bool) {
@@ -60,6 +70,8 @@ public struct MirrorConfig: Sendable {
     public var maxDeletedShare: Double = 0.9
     /// `[retention]`: what `jmirror forget` with no flags applies (empty: nothing is forgotten).
     public var retention = RetentionPolicy()
+    /// `[daemon]`.
+    public var daemon = DaemonSettings()
     /// Things worth saying but not fatal (permissions).
     public var warnings: [String]
 
@@ -97,8 +109,8 @@ public enum ConfigLoader {
         } catch let e as TOMLParseError {
             throw ConfigError(file: path, key: nil, message: "line \(e.source.begin.line), column \(e.source.begin.column): \(e.description)")
         }
-        for key in table.keys where !["mirror", "account", "retention"].contains(key) {
-            throw ConfigError(file: path, key: key, message: "unknown section (expected [mirror], [retention] and [account.NAME])")
+        for key in table.keys where !["mirror", "account", "retention", "daemon"].contains(key) {
+            throw ConfigError(file: path, key: key, message: "unknown section (expected [mirror], [retention], [daemon] and [account.NAME])")
         }
         let home = environment["HOME"] ?? NSHomeDirectory()
         guard let mirror = table["mirror"]?.table else {
@@ -139,6 +151,7 @@ public enum ConfigLoader {
                                   warnings: warnings)
         config.maxDeletedShare = share
         if let r = table["retention"]?.table { config.retention = try retention(r, file: path) }
+        if let d = table["daemon"]?.table { config.daemon = try daemon(d, file: path, home: home) }
         return config
     }
 
@@ -170,7 +183,7 @@ public enum ConfigLoader {
     }
 
     static let accountKeys: Set<String> = ["url", "username", "auth", "password_command", "password_file", "password_env",
-                                           "profile", "allow_insecure_http"]
+                                           "profile", "allow_insecure_http", "poll_interval", "push"]
 
     static func account(name: String, table t: TOMLTable, file: String, profiles: ProfileCatalog, home: String) throws -> AccountConfig {
         let prefix = "account.\(name)"
@@ -215,8 +228,14 @@ public enum ConfigLoader {
             guard let b = v.bool else { throw ConfigError(file: file, key: "\(prefix).allow_insecure_http", message: "must be true or false") }
             insecure = b
         }
-        return AccountConfig(name: name, url: url, username: username, auth: auth, secret: secret,
-                             profile: profile, allowInsecureHTTP: insecure)
+        var account = AccountConfig(name: name, url: url, username: username, auth: auth, secret: secret,
+                                    profile: profile, allowInsecureHTTP: insecure)
+        if let v = t["poll_interval"] { account.pollInterval = try duration(v, key: "\(prefix).poll_interval", file: file, minimum: 1) }
+        if let v = t["push"] {
+            guard let b = v.bool else { throw ConfigError(file: file, key: "\(prefix).push", message: "must be true or false") }
+            account.push = b
+        }
+        return account
     }
 
     static func checkKeys(_ t: TOMLTable, allowed: Set<String>, file: String, section: String) throws {

@@ -100,6 +100,22 @@ public enum ErrorClassifier {
         }
     }
 
+    /// The exit status a `kind` stands for (the inverse of `kind(for:)`).
+    public static func status(forKind kind: String) -> ExitStatus {
+        switch kind {
+        case "config": return .usage
+        case "authentication": return .authentication
+        case "unreachable": return .unavailable
+        case "protocol": return .protocolError
+        case "local-io": return .localIO
+        case "interrupted": return .interrupted
+        case "safety-guard": return .safetyGuard
+        case "damaged": return .damaged
+        case "tls": return .tls
+        default: return .partialFailure
+        }
+    }
+
     public static func kind(for error: Error) -> String {
         switch status(for: error) {
         case .usage: return "config"

@@ -138,6 +138,7 @@ public final class Catalog: Sendable {
         registerReplay(&m)
         registerDovecotLayout(&m)
         registerReplaySettled(&m)
+        registerRuns(&m)
         return m
     }
 

@@ -22,7 +22,6 @@ public struct TransportOptions: Sendable {
     }
     /// Transfers in flight at once through this client, whatever their kind.
     public var maxInFlight: Int = 8
-    public var maxConnectionsPerHost: Int = 8
     /// The one opt-out from TLS: allows `http://` to loopback addresses only (a local test
     /// server). TLS verification itself is never turned off.
     public var allowInsecureLoopbackHTTP = false
@@ -36,22 +35,23 @@ public struct TransportOptions: Sendable {
 /// upgrade on plain loopback), one shared multi handle, retries with backoff. Proxies come from
 /// the usual environment variables (`https_proxy`, `no_proxy` …), which libcurl reads itself.
 public final class CurlHTTPClient: HTTPTransport {
-    private let engine: CurlEngine
     private let limiter: AsyncLimiter
     public let options: TransportOptions
     private let logger: Logger
 
     public init(options: TransportOptions = TransportOptions(), logger: Logger = Logger(label: "jmirror.http")) {
         self.options = options
-        self.engine = CurlEngine(maxConnectionsPerHost: options.maxConnectionsPerHost)
         self.limiter = AsyncLimiter(limit: options.maxInFlight)
         self.logger = logger
     }
 
-    deinit { engine.shutdown() }
-
     public func perform(_ request: HTTPRequest, sink: ResponseSink) async throws -> HTTPResponse {
         try checkScheme(request.url)
+        if case .stream = sink {
+            // A push stream is its caller's to reconnect (with its own backoff and catch-up), and
+            // it would hold a permit for hours.
+            return try await performOnce(request, sink: sink)
+        }
         var attempt = 1
         var timeouts = 0
         while true {
@@ -90,6 +90,8 @@ public final class CurlHTTPClient: HTTPTransport {
 
     private func performOnce(_ request: HTTPRequest, sink: ResponseSink) async throws -> HTTPResponse {
         let transfer = try Transfer(request: request, sink: sink, options: options)
+        let engine: CurlEngine
+        if case .stream = sink { engine = .streams } else { engine = .shared }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 transfer.start(continuation)

@@ -46,6 +46,11 @@ public enum ResponseSink: Sendable {
     /// while computing its SHA-256. An error response (status >= 400) is kept in memory instead,
     /// so a problem-details body never lands in a blob file.
     case file(descriptor: Int32)
+    /// Handed over chunk by chunk as it arrives, for a response that never ends (an EventSource
+    /// push stream). No deadline and no low-speed limit apply: the caller watches the stream's
+    /// pings and cancels its task when they stop. An error response is kept in memory. An empty
+    /// chunk comes first, once a 2xx response's headers are in: the stream is open.
+    case stream(@Sendable (Data) -> Void)
 }
 
 public struct HTTPResponse: Sendable {

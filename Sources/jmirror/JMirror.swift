@@ -14,7 +14,7 @@ struct JMirror: AsyncParsableCommand {
             failed, 79 TLS failure, 130 interrupted.
             """,
         version: "jmirror 0.5.0 (catalog schema 10, archive format 1)",
-        subcommands: [Sync.self, SnapshotCommand.self, SnapshotsCommand.self, DiffCommand.self, RestoreCommand.self, ReplayCommand.self, ReplayCommand.self,
+        subcommands: [Sync.self, DaemonCommand.self, StatusCommand.self, SnapshotCommand.self, SnapshotsCommand.self, DiffCommand.self, RestoreCommand.self, ReplayCommand.self,
                       ForgetCommand.self, PruneCommand.self, CheckCommand.self, ArchiveCommand.self, Doctor.self, Debug.self])
 
     // Declared here too so that `jmirror --config FILE doctor` parses; subcommands read the same
@@ -119,10 +119,7 @@ enum Console {
         var exitCode: Int32
     }
 
-    /// Decimal units, as in the sync summary; "0 B" rather than Foundation's "Zero KB".
-    static func bytes(_ n: Int64) -> String {
-        n == 0 ? "0 B" : ByteCountFormatter.string(fromByteCount: n, countStyle: .file)
-    }
+    static func bytes(_ n: Int64) -> String { SyncText.bytes(n) }
 
     /// Columns padded to their widest cell.
     static func table(_ rows: [[String]]) {

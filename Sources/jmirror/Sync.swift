@@ -1,4 +1,5 @@
 import ArgumentParser
+import Daemon
 import Foundation
 import JMAP
 import Mirror
@@ -50,6 +51,44 @@ struct Sync: AsyncParsableCommand {
         var exitCode: Int32
     }
 
+    /// Prints the daemon's answers as this command prints its own results.
+    func viaDaemon(_ lines: [Data], started: Date) throws {
+        var worst = ExitStatus.success
+        var total = SummaryLine(accounts: lines.count, failedAccounts: 0, created: 0, updated: 0, moved: 0, destroyed: 0,
+                                bytesDownloaded: 0, seconds: 0, exitCode: 0)
+        if !json && !quiet { Console.error("jmirror: a daemon runs this mirror; it synced on request") }
+        for line in lines {
+            guard let answer = try? ControlCodec.decoder.decode(SyncAnswer.self, from: line) else { continue }
+            if let report = answer.report {
+                let summary = report.summary.flatMap { try? JSONDecoder().decode(SyncSummary.self, from: Data($0.utf8)) }
+                total.created += report.created
+                total.updated += report.updated
+                total.moved += report.moved
+                total.destroyed += report.destroyed
+                total.bytesDownloaded += report.bytesDownloaded
+                let status: ExitStatus = report.failedItems > 0 ? .partialFailure : .success
+                if worst == .success { worst = status }
+                if json {
+                    Console.jsonLine(AccountLine(summary: summary, snapshot: report.snapshot, account: answer.account, exitCode: status.rawValue))
+                } else if !quiet {
+                    Console.out(report.text)
+                }
+            } else {
+                let status = ErrorClassifier.status(forKind: answer.kind ?? "error")
+                if worst == .success || worst == .partialFailure { worst = status }
+                total.failedAccounts += 1
+                Console.error("jmirror: \(answer.account): \(answer.error ?? "failed")")
+                if json {
+                    Console.jsonLine(AccountLine(account: answer.account, error: answer.error, kind: answer.kind, exitCode: status.rawValue))
+                }
+            }
+        }
+        total.seconds = Date().timeIntervalSince(started)
+        total.exitCode = worst.rawValue
+        if json { Console.jsonLine(total) }
+        if worst != .success { throw ExitCode(worst.rawValue) }
+    }
+
     func run() async throws {
         let logger = global.start()
         Interruption.json = json
@@ -60,9 +99,18 @@ struct Sync: AsyncParsableCommand {
         do {
             config = try global.loadConfig()
             selected = try config.accounts(named: accounts)
+        } catch {
+            throw Console.fail(error, json: json)
+        }
+        do {
             store = try MirrorStore(root: config.mirrorPath)
             if let w = store.sharedRootWarning { Console.error(w) }
         } catch {
+            // A daemon holds the mirror: ask it to sync now instead, and report as if we had.
+            let request = ControlRequest(command: "sync", accounts: selected.map(\.name), force: force, tags: tags)
+            if let lines = try? ControlClient.call(StatusReader.socketPath(mirror: config.mirrorPath), request) {
+                return try viaDaemon(lines, started: started)
+            }
             throw Console.fail(error, json: json)
         }
         var options = SyncOptions()
@@ -73,17 +121,11 @@ struct Sync: AsyncParsableCommand {
         var total = SummaryLine(accounts: selected.count, failedAccounts: 0, created: 0, updated: 0, moved: 0, destroyed: 0,
                                 bytesDownloaded: 0, seconds: 0, exitCode: 0)
         for account in selected {
-            let kept = SessionKeeper.kept(account, in: store)
-            var connected: JMAPClient?
             do {
-                let client = try await Connector.connect(account, logger: logger, cached: kept, warn: Console.error)
-                connected = client
-                let sync = MailSync(name: account.name, client: client, store: store, options: options, logger: logger) {
-                    progress.update($0)
-                }
-                let summary = try await sync.run()
-                // Every run that changed anything leaves a snapshot of the account as it ends.
-                let snapshot = try store.catalog.recordSnapshot(account: account.name, tags: tags, force: false)
+                let outcome = try await AccountSync.run(account, store: store, options: options, tags: tags, origin: "sync",
+                                                        logger: logger, warn: Console.error) { progress.update($0) }
+                let summary = outcome.summary
+                let snapshot = outcome.snapshot
                 progress.clear()
                 total.created += summary.created
                 total.updated += summary.updated
@@ -100,7 +142,7 @@ struct Sync: AsyncParsableCommand {
                     Console.jsonLine(AccountLine(summary: summary, snapshot: snapshot?.id, account: account.name, exitCode: status.rawValue))
                 } else if !quiet {
                     // Always, on a terminal or not: cron mail and logs show what each run did.
-                    Console.out(Sync.describe(summary) + (snapshot.map { "; snapshot \($0.shortId)" } ?? ""))
+                    Console.out(SyncText.describe(summary) + (snapshot.map { "; snapshot \($0.shortId)" } ?? ""))
                 }
             } catch {
                 progress.clear()
@@ -112,34 +154,11 @@ struct Sync: AsyncParsableCommand {
                     Console.jsonLine(AccountLine(account: account.name, error: ErrorClassifier.message(for: error), kind: ErrorClassifier.kind(for: error), exitCode: status.rawValue))
                 }
             }
-            // Whatever Session the client ends with is kept, even after a failure: a run that found
-            // the kept one stale must not leave it for the next run.
-            if let connected { try? await SessionKeeper.keep(connected, account, in: store, previous: kept) }
         }
         total.seconds = Date().timeIntervalSince(started)
         total.exitCode = worst.rawValue
         if json { Console.jsonLine(total) }
         if worst != .success { throw ExitCode(worst.rawValue) }
-    }
-
-    static func describe(_ type: String, _ c: ItemCounts) -> String {
-        let changes: [(Int, String)] = [(c.created, "new"), (c.updated, "updated"), (c.destroyed, "deleted")].filter { $0.0 > 0 }
-        let detail = changes.map { "\($0.0) \($0.1)" }.joined(separator: ", ")
-        return "\(type) \(c.total)" + (detail.isEmpty ? "" : " (\(detail))")
-    }
-
-    static func describe(_ s: SyncSummary) -> String {
-        var line = "\(s.account): \(s.messages) messages; \(s.created) new, \(s.updated) updated, \(s.moved) moved, "
-            + "\(s.destroyed) deleted; \(Console.bytes(s.bytesDownloaded)) downloaded "
-            + "in \(String(format: "%.2f", s.seconds)) s"
-        let items = s.items.filter { $0.value.total > 0 || $0.value.destroyed > 0 }.sorted { $0.key < $1.key }
-        if !items.isEmpty {
-            line += "; " + items.map { type, c in describe(type, c) }.joined(separator: ", ")
-        }
-        if !s.notOnServer.isEmpty { line += "; not on this server: " + s.notOnServer.joined(separator: ", ") }
-        if s.fullResync { line += " (full listing)" }
-        if !s.failed.isEmpty { line += "; \(s.failed.count) failed" }
-        return line
     }
 }
 

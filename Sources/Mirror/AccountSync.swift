@@ -1,0 +1,51 @@
+import Foundation
+import JMAP
+import Logging
+import Store
+import Sync
+
+/// One sync of one account, as both `jmirror sync` and the daemon run it: connect (or reuse a
+/// client), sync, record the snapshot the run leaves, keep the Session, and record the run for
+/// `status`, whatever its outcome.
+public enum AccountSync {
+    public struct Outcome: Sendable {
+        public var summary: SyncSummary
+        public var snapshot: SnapshotRow?
+    }
+
+    /// `client` is reused when given (the daemon keeps one per account, so a quiet poll is one
+    /// request); the client actually used is handed to `keepClient`, even after a failure, since
+    /// the Session it ends with is worth keeping.
+    public static func run(_ account: AccountConfig, store: MirrorStore, options: SyncOptions, tags: [String] = [],
+                           origin: String, logger: Logger, client: JMAPClient? = nil,
+                           keepClient: (JMAPClient) -> Void = { _ in }, warn: (String) -> Void = { _ in },
+                           progress: @escaping @Sendable (SyncProgress) -> Void = { _ in }) async throws -> Outcome {
+        let started = Date()
+        let kept = client == nil ? SessionKeeper.kept(account, in: store) : nil
+        var connected = client
+        do {
+            let c: JMAPClient
+            if let client { c = client } else { c = try await Connector.connect(account, logger: logger, cached: kept, warn: warn) }
+            connected = c
+            keepClient(c)
+            let summary = try await MailSync(name: account.name, client: c, store: store, options: options, logger: logger,
+                                             onProgress: progress).run()
+            // Every run that changed anything leaves a snapshot of the account as it ends.
+            let snapshot = try store.catalog.recordSnapshot(account: account.name, tags: tags, force: false)
+            if client == nil { try? await SessionKeeper.keep(c, account, in: store, previous: kept) }
+            try? store.catalog.recordRun(SyncRunRecord(
+                account: account.name, started: started, finished: Date(), outcome: summary.failed.isEmpty ? "ok" : "partial",
+                message: summary.failed.first, created: summary.created, updated: summary.updated, destroyed: summary.destroyed,
+                bytes: summary.bytesDownloaded, origin: origin))
+            return Outcome(summary: summary, snapshot: snapshot)
+        } catch {
+            if let connected, client == nil { try? await SessionKeeper.keep(connected, account, in: store, previous: kept) }
+            if !(error is CancellationError) {
+                try? store.catalog.recordRun(SyncRunRecord(
+                    account: account.name, started: started, finished: Date(), outcome: "error",
+                    kind: ErrorClassifier.kind(for: error), message: ErrorClassifier.message(for: error), origin: origin))
+            }
+            throw error
+        }
+    }
+}
