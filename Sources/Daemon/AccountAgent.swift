@@ -102,7 +102,8 @@ actor AccountAgent {
     func reloaded() async {
         guard status.state == "needs-attention" else { return }
         await backend.forget(account: name)
-        retryAt = nil
+        status.state = "retrying"
+        retryAt = Date()
         request()
         pushWake.signal()
     }

@@ -11,6 +11,8 @@ modseq counters (UserCounters/get, with the client's own credentials) every 0.2 
 every `ping` seconds. `Last-Event-ID` on a reconnect sends a state event at once when anything
 changed since that id.
 
+--slow-downloads S delays every blob download (and Blob/get request) by S seconds (a slow server, for long syncs).
+
 Variants, as servers differ: --no-ids sends no event ids (Stalwart); --ping-ms reports the ping
 interval in milliseconds (Stalwart; RFC 8620 says seconds); --no-push leaves the Session without
 `eventSourceUrl` (a plain proxy, for outage tests: restart it with --port on the same port).
@@ -36,6 +38,7 @@ def main():
     ap.add_argument("--no-push", action="store_true")
     ap.add_argument("--no-ids", action="store_true")
     ap.add_argument("--ping-ms", action="store_true")
+    ap.add_argument("--slow-downloads", type=float, default=0)
     args = ap.parse_args()
     up = urlsplit(args.upstream)
     lock = threading.Lock()
@@ -100,6 +103,8 @@ def main():
                 return self.push(parse_qs(path.query))
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
+            if args.slow_downloads and ("/download/" in path.path or b'"Blob/get"' in body):
+                time.sleep(args.slow_downloads)
             headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP and k.lower() != "accept-encoding"}
             resp, data = upstream(self.command, self.path, body, headers)
             if not args.no_push and data[:1] == b"{":

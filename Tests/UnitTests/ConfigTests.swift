@@ -235,3 +235,65 @@ struct SecretTests {
         #expect { try SecretReader.read(account(.environment("NOPE")), environment: [:]) } throws: { "\($0)".contains("NOPE") }
     }
 }
+
+@Suite("Configuration: [daemon]")
+struct DaemonConfigTests {
+    func load(_ daemon: String, account extra: String = "") throws -> MirrorConfig {
+        let s = try Scratch()
+        let file = s.write("config.toml", """
+            [mirror]
+            path = "/tmp/m"
+            [daemon]
+            \(daemon)
+            [account.a]
+            url = "https://example.com/jmap"
+            username = "me"
+            password_env = "PW"
+            \(extra)
+            """)
+        return try ConfigLoader.load(path: file, environment: ["HOME": "/home/me"])
+    }
+
+    @Test("defaults, durations, schedules, metrics and per-account overrides")
+    func parses() throws {
+        let plain = try load("")
+        #expect(plain.daemon.pollInterval == 300 && plain.daemon.fullInterval == 3600 && plain.daemon.push)
+        #expect(plain.daemon.snapshot == nil && plain.daemon.metricsListen == nil)
+        let c = try load("""
+            poll_interval = "2m"
+            full_interval = "30m"
+            snapshot = "03:00"
+            metrics_listen = "127.0.0.1:9187"
+            metrics_file = "~/metrics/jmirror.prom"
+            ping_interval = 20
+            max_parallel = 2
+            """, account: "poll_interval = \"45s\"\npush = false")
+        #expect(c.daemon.pollInterval == 120 && c.daemon.fullInterval == 1800 && c.daemon.pingInterval == 20)
+        #expect(c.daemon.snapshot == .daily(hour: 3, minute: 0) && c.daemon.maxParallel == 2)
+        #expect(c.daemon.metricsListen == "127.0.0.1:9187" && c.daemon.metricsFile == "/home/me/metrics/jmirror.prom")
+        let agent = c.daemon.agent(for: c.accounts[0])
+        #expect(agent.pollInterval == 45 && !agent.push && agent.snapshot == .daily(hour: 3, minute: 0))
+    }
+
+    @Test("mistakes name the key")
+    func errors() throws {
+        for (text, key) in [("poll_interval = \"soon\"", "daemon.poll_interval"), ("snapshot = \"weekly\"", "daemon.snapshot"),
+                            ("max_parallel = 0", "daemon.max_parallel"), ("metrics_listen = \"9187\"", "daemon.metrics_listen"),
+                            ("pol_interval = \"5m\"", "daemon.pol_interval"), ("poll_interval = \"0s\"", "daemon.poll_interval")] {
+            #expect(throws: ConfigError.self, "\(text)") { try load(text) }
+            do { _ = try load(text) } catch let e as ConfigError { #expect(e.key == key, "\(text)") }
+        }
+    }
+
+    @Test("an account's fingerprint changes with what is configured about it, never with its secret's value")
+    func fingerprint() throws {
+        let a = try load("").accounts[0]
+        var b = a
+        #expect(a.fingerprint == b.fingerprint)
+        b.pollInterval = 10
+        #expect(a.fingerprint != b.fingerprint)
+        b = a
+        b.secret = .environment("OTHER")
+        #expect(a.fingerprint != b.fingerprint)
+    }
+}
