@@ -10,7 +10,8 @@ server_pkgs=(cyrus-imapd cyrus-caldav cyrus-admin cyrus-clients sasl2-bin)
 # dovecot-core: a real Dovecot reads the Maildir in the tests. Its IMAP binaries come from
 # dovecot-imapd, which must never be installed here (it removes cyrus-imapd, see test-server.md):
 # they are extracted from the package into $dovecot_imap instead.
-other_pkgs=(isync python3-venv zstd age openssl notmuch dovecot-core)
+# systemd: only for `systemd-analyze verify` of the units in contrib/systemd (nothing is started).
+other_pkgs=(isync python3-venv zstd age openssl notmuch dovecot-core systemd)
 dovecot_imap=/opt/jmirror-test/dovecot
 
 missing() {

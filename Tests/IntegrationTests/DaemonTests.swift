@@ -3,6 +3,7 @@ import Foundation
 import JMAP
 import Mirror
 import TestSupport
+import Transport
 import Testing
 
 /// A `jmirror daemon` process with its own mirror and config.
@@ -339,5 +340,121 @@ extension Integration {
             #expect(waitExit(try spawn([jmirrorBinary, "--config", daemon.config, "sync"], stdout: out)) == 0)
             #expect(try maildirSnapshot(daemon.mirror + "/main/mail") == (try await account.expectedMaildir()))
         }
+    }
+}
+
+/// The receiving end of sd_notify: a datagram socket like the one systemd passes in `NOTIFY_SOCKET`.
+final class NotifySocket {
+    let path: String
+    private let fd: Int32
+
+    init() throws {
+        path = FileManager.default.temporaryDirectory.appendingPathComponent("notify-\(UUID().uuidString.prefix(8))").path
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { b in for (i, c) in path.utf8.enumerated() { b[i] = c } }
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard rc == 0 else { throw TestServerUnavailable(description: "bind \(path)") }
+        var timeout = timeval(tv_sec: 0, tv_usec: 100_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    deinit {
+        close(fd)
+        unlink(path)
+    }
+
+    /// Every message received within `seconds`.
+    func messages(for seconds: Double) -> [String] {
+        var out: [String] = []
+        let end = Date().addingTimeInterval(seconds)
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while Date() < end {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n > 0 { out.append(String(decoding: buffer[0..<n], as: UTF8.self)) }
+        }
+        return out
+    }
+}
+
+func freePort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var a = sockaddr_in()
+    a.sin_family = sa_family_t(AF_INET)
+    a.sin_addr.s_addr = inet_addr("127.0.0.1")
+    _ = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+    return Int(UInt16(bigEndian: a.sin_port))
+}
+
+extension Integration.DaemonTests {
+    @Test("systemd: READY, STATUS, WATCHDOG, RELOADING, STOPPING; metrics over HTTP and in a file")
+    func systemdAndMetrics() async throws {
+        let account = try await ServerAccount.fresh(server, prefix: "dn")
+        try server.deliver(to: account.user, subject: "counted")
+        let notify = try NotifySocket()
+        let port = freePort()
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("metrics-\(UUID().uuidString)").path
+        let daemon = try DaemonProcess(accounts: [("main", server.httpBase.absoluteString + "/jmap", account.user, account.password)],
+                                       daemon: "poll_interval = \"1h\"\nmetrics_listen = \"127.0.0.1:\(port)\"\nmetrics_file = \"\(scratch).prom\"")
+        defer { try? FileManager.default.removeItem(atPath: scratch + ".prom") }
+        try daemon.start(environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "1000000", "JOURNAL_STREAM": "8:1234"])
+        var got = notify.messages(for: 3)
+        #expect(got.contains { $0.hasPrefix("READY=1") }, "\(got)")
+        #expect(got.contains { $0.contains("STATUS=1 account") }, "\(got)")
+        #expect(got.filter { $0 == "WATCHDOG=1" }.count >= 3, "\(got)")  // every 0.5 s
+        try await waitFor(10, "first sync", daemon) { daemon.account("main")?.lastSuccess != nil }
+        got += notify.messages(for: 1.5)
+        #expect(got.contains { $0.hasPrefix("STATUS=1 account, 1 polling, last sync ") }, "\(got)")
+
+        let r = try await TestServer.transport(retry: .none).perform(
+            HTTPRequest(url: URL(string: "http://127.0.0.1:\(port)/metrics")!), sink: .memory(limit: 1 << 20))
+        let text = String(decoding: r.body, as: UTF8.self)
+        #expect(r.status == 200 && r.headers["content-type"]?.hasPrefix("text/plain; version=0.0.4") == true)
+        #expect(text.contains("jmirror_messages{account=\"main\"} 1\n"), "\(text)")
+        #expect(text.contains("jmirror_syncs_total{account=\"main\"} 1\n"))
+        #expect(text.contains("jmirror_last_success_timestamp_seconds{account=\"main\"} "))
+        #expect((try? String(contentsOfFile: scratch + ".prom", encoding: .utf8))?.contains("jmirror_messages{account=\"main\"} 1") == true)
+        let missing = try await TestServer.transport(retry: .none).perform(
+            HTTPRequest(url: URL(string: "http://127.0.0.1:\(port)/other")!), sink: .memory(limit: 1 << 20))
+        #expect(missing.status == 404)
+
+        daemon.signal(SIGHUP)
+        got = notify.messages(for: 1)
+        #expect(got.contains("RELOADING=1") && got.contains { $0.hasPrefix("READY=1") }, "\(got)")
+        daemon.signal(SIGTERM)
+        got = notify.messages(for: 1)
+        #expect(got.contains { $0.hasPrefix("STOPPING=1") }, "\(got)")
+        #expect(await daemon.waitExit(12) == 0)
+        // Under journald: priorities, no time stamps of our own.
+        let lines = daemon.log.split(separator: "\n")
+        #expect(!lines.isEmpty && lines.allSatisfy { $0.range(of: #"^<[0-7]>"#, options: .regularExpression) != nil }, "\(lines.prefix(3))")
+    }
+
+    @Test("the systemd units in contrib/systemd pass systemd-analyze verify, without a warning")
+    func systemdUnits() throws {
+        let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../contrib/systemd").standardized.path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("units-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir + "/user", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // The units name where the binary is installed; verify checks that it exists and runs.
+        for name in ["jmirror.service", "jmirror-sync.service", "jmirror-sync.timer", "user/jmirror.service"] {
+            let text = try String(contentsOfFile: source + "/" + name, encoding: .utf8)
+                .replacingOccurrences(of: "/usr/local/bin/jmirror", with: jmirrorBinary)
+                .replacingOccurrences(of: "%h/.local/bin/jmirror", with: jmirrorBinary)
+            try text.write(toFile: dir + "/" + name, atomically: true, encoding: .utf8)
+        }
+        let system = try ServerAccount.run(["/usr/bin/systemd-analyze", "verify", dir + "/jmirror.service", dir + "/jmirror-sync.service",
+                                            dir + "/jmirror-sync.timer"])
+        #expect(system.isEmpty, "\(system)")
+        try FileManager.default.createDirectory(atPath: dir + "/run", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let user = try ServerAccount.run(["/usr/bin/env", "XDG_RUNTIME_DIR=\(dir)/run", "/usr/bin/systemd-analyze", "--user", "verify",
+                                          dir + "/user/jmirror.service"])
+        #expect(user.isEmpty, "\(user)")
     }
 }
