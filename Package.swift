@@ -42,7 +42,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "TestSupport", dependencies: ["JMAP", "Transport", "Formats", "Digest"], path: "Tests/TestSupport",
-                exclude: ["fault_proxy.py", "push_front.py", "pim_check.py", "pdpa_check.py", "stall_server.py"]),
+                exclude: ["fault_proxy.py", "push_front.py", "pim_check.py", "pdpa_check.py", "stall_server.py", "ics_corpus.py", "imap_probe.py"]),
         .testTarget(name: "UnitTests", dependencies: ["Daemon", "JMAP", "Transport", "Mirror", "Sync", "History", "Archive", "Replay", "Store", "Formats", "Digest", "TestSupport",
                                                      .product(name: "GRDB", package: "GRDB.swift")],
                     exclude: ["Fixtures"]),

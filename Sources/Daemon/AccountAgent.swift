@@ -56,6 +56,8 @@ actor AccountAgent {
     private var nextWaiters: [CheckedContinuation<SyncAnswer, Never>] = []
     private var stopping = false
     private var retryAt: Date?
+    /// The end of the last attempt: polls are spaced from it, so a long sync is not followed at once by another.
+    private var lastFinished: Date?
     private var lastEventId: String?
     private var lastHeard = Date()
     private var pushWindow = 0.0
@@ -156,7 +158,7 @@ actor AccountAgent {
         case "paused": return nil
         case "retrying", "needs-attention": return retryAt
         default:
-            guard let last = status.lastAttempt else { return Date() }
+            guard let last = lastFinished else { return Date() }
             return last.addingTimeInterval(status.push == "connected" ? settings.fullInterval : settings.pollInterval)
         }
     }
@@ -217,6 +219,7 @@ actor AccountAgent {
                 }
             }
         }
+        lastFinished = Date()
         for w in waiters { w.resume(returning: answer) }
         changed()
     }

@@ -22,6 +22,7 @@ struct DaemonCommand: AsyncParsableCommand {
     var accounts: [String] = []
 
     func run() async throws {
+        GlobalOptions.limitMallocArenas()
         let level: Logger.Level = global.verbose >= 2 ? .debug : global.verbose == 1 ? .info : .notice
         let journal = ProcessInfo.processInfo.environment["JOURNAL_STREAM"] != nil
         LoggingSystem.bootstrap { label in DaemonLogHandler(level: level, journal: journal) }

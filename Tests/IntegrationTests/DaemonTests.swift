@@ -458,3 +458,73 @@ extension Integration.DaemonTests {
         #expect(user.isEmpty, "\(user)")
     }
 }
+
+extension Integration.DaemonTests {
+    @Test("a safety-guard refusal pauses the account until `jmirror sync --force` reaches the daemon; a second daemon is refused")
+    func safetyGuardAndSecondDaemon() async throws {
+        let account = try await ServerAccount.fresh(server, prefix: "dg")
+        let inbox = try await account.mailboxId(role: "inbox")
+        for i in 0..<25 { try await account.importMessage(sampleMessage("guarded \(i)"), mailboxIds: [inbox]) }
+        let daemon = try DaemonProcess(accounts: [("main", server.httpBase.absoluteString + "/jmap", account.user, account.password)],
+                                       daemon: "poll_interval = \"1s\"")
+        try daemon.start()
+        try await waitFor(15, "first sync", daemon) { daemon.inbox("main").count == 25 }
+
+        let second = daemon.dir + "/second"
+        let code = waitExit(try spawn([jmirrorBinary, "--config", daemon.config, "daemon"], stdout: second))
+        let secondLog = (try? String(contentsOfFile: second + ".err", encoding: .utf8)) ?? ""
+        #expect(code == 74 && secondLog.contains("a jmirror daemon (pid \(daemon.pid)) is already running"), "\(code) \(secondLog)")
+
+        try await account.destroyEmails(Array(try await account.allEmailIds().prefix(24)))
+        try await waitFor(15, "paused by the safety guard", daemon) { daemon.account("main")?.state == "paused" }
+        #expect(daemon.account("main")?.lastErrorKind == "safety-guard")
+        try await Task.sleep(nanoseconds: 3_000_000_000)  // three poll intervals: nothing deleted, no retry
+        #expect(daemon.inbox("main").count == 25)
+        #expect(daemon.account("main")?.consecutiveFailures == 1)
+
+        let out = daemon.dir + "/force"
+        #expect(waitExit(try spawn([jmirrorBinary, "--config", daemon.config, "sync", "--force", "main"], stdout: out)) == 0)
+        #expect((try String(contentsOfFile: out, encoding: .utf8)).contains("24 deleted"))
+        #expect(daemon.inbox("main").count == 1)
+        #expect(daemon.account("main")?.state == "idle")
+        daemon.signal(SIGTERM)
+        #expect(await daemon.waitExit(12) == 0)
+    }
+}
+
+extension Integration.DaemonTests {
+    @Test("a scheduled snapshot is recorded at its time of day, tagged, and [retention] is applied to it")
+    func scheduledSnapshot() async throws {
+        let account = try await ServerAccount.fresh(server, prefix: "dh")
+        try server.deliver(to: account.user, subject: "kept")
+        // The next whole minute, in the local time zone the daemon also uses.
+        var calendar = Calendar.current
+        calendar.timeZone = .current
+        let now = Date()
+        let next = try #require(calendar.nextDate(after: now.addingTimeInterval(5), matching: DateComponents(second: 0),
+                                                  matchingPolicy: .nextTime))
+        let hm = calendar.dateComponents([.hour, .minute], from: next)
+        let at = String(format: "%02d:%02d", hm.hour ?? 0, hm.minute ?? 0)
+        let daemon = try DaemonProcess(accounts: [("main", server.httpBase.absoluteString + "/jmap", account.user, account.password)],
+                                       daemon: "poll_interval = \"1h\"\nsnapshot = \"\(at)\"")
+        // keep_last = 1: the sync's own snapshot goes, the scheduled one stays.
+        try (String(contentsOfFile: daemon.config, encoding: .utf8) + "[retention]\nkeep_last = 1\n")
+            .write(toFile: daemon.config, atomically: true, encoding: .utf8)
+        try daemon.start()
+        try await waitFor(15, "first sync", daemon) { daemon.inboxHas("main", subject: "kept") }
+        #expect(daemon.account("main")?.nextSnapshot.map { abs($0.timeIntervalSince(next)) < 1 } == true)
+        try await waitFor(next.timeIntervalSinceNow + 20, "the scheduled snapshot", daemon) {
+            daemon.account("main")?.lastSnapshotNote?.contains("(daily)") == true
+        }
+        let note = try #require(daemon.account("main")?.lastSnapshotNote)
+        #expect(note.contains("retention forgot 1 of 2") && note.contains("pruned"), "\(note)")
+        #expect((daemon.account("main")?.nextSnapshot?.timeIntervalSince(next) ?? 0) > 86000)  // tomorrow, same time
+        daemon.signal(SIGTERM)
+        #expect(await daemon.waitExit(12) == 0)
+        let out = daemon.dir + "/snaps"
+        #expect(waitExit(try spawn([jmirrorBinary, "--config", daemon.config, "snapshots", "--json"], stdout: out)) == 0)
+        let listed = try JSONValue.decode(Data(contentsOf: URL(fileURLWithPath: out)))
+        let snaps = listed["snapshots"]?.arrayValue ?? listed.arrayValue ?? []
+        #expect(snaps.count == 1 && snaps.first?["tags"]?.arrayValue?.compactMap(\.stringValue) == ["daily"], "\(listed)")
+    }
+}

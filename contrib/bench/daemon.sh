@@ -51,7 +51,10 @@ wait_all() {
   for _ in $(seq 600); do
     if "$bin" --config "$1" status --json 2>/dev/null | python3 -c "
 import json, sys
-d = json.load(sys.stdin); accts = [x['daemon'] for x in d['accounts'] if x.get('daemon')]
+try:
+    d = json.load(sys.stdin); accts = [x['daemon'] for x in d['accounts'] if x.get('daemon')]
+except (ValueError, KeyError):
+    sys.exit(1)  # not up yet
 sys.exit(0 if len(accts) == $accounts and all($2 for a in accts) else 1)"; then return 0; fi
     sleep 0.5
   done
