@@ -58,11 +58,10 @@ final class Listener: @unchecked Sendable {
         let s = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard s >= 0 else { throw SocketError("socket") }
         var address = try Listener.unixAddress(path)
-        let old = umask(0o177)
+        // (Not umask: it is the whole process's. Until the chmod, the 0700 folder it lives in keeps others out.)
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        umask(old)
         guard bound == 0, chmod(path, 0o600) == 0, Glibc.listen(s, 16) == 0 else {
             let e = SocketError(path)
             close(s)

@@ -249,6 +249,8 @@ extension Integration {
             let daemon = try DaemonProcess(accounts: one, daemon: "poll_interval = \"1h\"")
             try daemon.start()
             try await waitFor(15, "first account synced", daemon) { daemon.inboxHas("main", subject: "for-a") }
+            var socketStat = stat()
+            #expect(stat(daemon.mirror + "/.jmirror/daemon.sock", &socketStat) == 0 && socketStat.st_mode & 0o777 == 0o600)
 
             daemon.write(accounts: two, daemon: "poll_interval = \"1h\"")
             daemon.signal(SIGHUP)
