@@ -27,26 +27,7 @@ public final class PushFront: @unchecked Sendable {
 
     /// Starts it (again), on the port it had.
     public func start() throws {
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("push_front.py").path
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", script, "--upstream", upstream.absoluteString, "--port", "\(port)"] + options
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        var line = Data()
-        while !line.contains(UInt8(ascii: "\n")) {
-            let chunk = out.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            line.append(chunk)
-        }
-        let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard text.hasPrefix("PORT "), let n = Int(text.dropFirst(5)) else {
-            p.terminate()
-            throw TestServerUnavailable(description: "push front did not start: \(text)")
-        }
-        port = n
-        process = p
+        (process, port) = try startScript("push_front.py", ["--upstream", upstream.absoluteString, "--port", "\(port)"] + options)
     }
 
     /// Gone, as a server that crashed: connections refused until `start()`.

@@ -65,36 +65,40 @@ public struct TestServer: Sendable {
 }
 
 /// A running fault_proxy.py; stopped when released.
+/// Starts one of the Python helpers next to this file, which prints "PORT <n>" once it listens.
+func startScript(_ name: String, _ arguments: [String]) throws -> (Process, Int) {
+    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(name).path
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["python3", script] + arguments
+    let out = Pipe()
+    p.standardOutput = out
+    try p.run()
+    var line = Data()
+    while !line.contains(UInt8(ascii: "\n")) {
+        let chunk = out.fileHandleForReading.availableData
+        if chunk.isEmpty { break }
+        line.append(chunk)
+    }
+    let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    guard text.hasPrefix("PORT "), let port = Int(text.dropFirst(5)) else {
+        p.terminate()
+        throw TestServerUnavailable(description: "\(name) did not start: \(text)")
+    }
+    return (p, port)
+}
+
 public final class FaultProxy: @unchecked Sendable {
     public let port: Int
     private let process: Process
 
     public init(upstream: URL, fail: Int = 0, status: Int = 503, retryAfter: String? = nil, record: String? = nil,
                 hideCapability: String? = nil) throws {
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("fault_proxy.py").path
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        var args = ["python3", script, "--upstream", upstream.absoluteString, "--fail", "\(fail)", "--status", "\(status)"]
+        var args = ["--upstream", upstream.absoluteString, "--fail", "\(fail)", "--status", "\(status)"]
         if let retryAfter { args += ["--retry-after", retryAfter] }
         if let record { args += ["--record", record] }
         if let hideCapability { args += ["--hide-capability", hideCapability] }
-        p.arguments = args
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        process = p
-        var line = Data()
-        while !line.contains(UInt8(ascii: "\n")) {
-            let chunk = out.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            line.append(chunk)
-        }
-        let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard text.hasPrefix("PORT "), let port = Int(text.dropFirst(5)) else {
-            p.terminate()
-            throw TestServerUnavailable(description: "fault proxy did not start: \(text)")
-        }
-        self.port = port
+        (process, port) = try startScript("fault_proxy.py", args)
     }
 
     // Foundation reaps the child itself; waitUntilExit() from a test's thread can hang on Linux.
