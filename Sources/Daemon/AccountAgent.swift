@@ -93,7 +93,8 @@ actor AccountAgent {
 
     /// Asks for a sync that starts after this call and waits for its outcome.
     func syncNow(force: Bool, tags: [String]) async -> SyncAnswer {
-        await withCheckedContinuation { c in
+        if stopping { return SyncAnswer(account: name, error: "the daemon is stopping", kind: "interrupted") }
+        return await withCheckedContinuation { c in
             nextWaiters.append(c)
             request(force: force, tags: tags)
         }
@@ -308,6 +309,7 @@ actor AccountAgent {
             }
             status.push = "reconnecting"
             status.pushReconnects += 1
+            wake.signal()  // without push, the schedule falls back to polling
             changed()
             failures = heardAnything || Date().timeIntervalSince(opened) > 60 ? 1 : failures + 1
             let delay = Backoff(base: 1, cap: 300).delay(failures: failures)
