@@ -71,12 +71,13 @@ final class Reporter: @unchecked Sendable {
     static func statusLine(_ accounts: [AccountStatus], now: Date = Date()) -> String {
         var parts = ["\(accounts.count) account\(accounts.count == 1 ? "" : "s")"]
         let pushing = accounts.filter { $0.push == "connected" }.count
-        let polling = accounts.filter { ["unavailable", "off"].contains($0.push) }.count
+        let held = ["needs-attention", "paused"]
+        let polling = accounts.filter { ["unavailable", "off"].contains($0.push) && !held.contains($0.state) }.count
         if pushing > 0 { parts.append("\(pushing) pushing") }
         if polling > 0 { parts.append("\(polling) polling") }
         let syncing = accounts.filter { $0.state == "syncing" }.count
         if syncing > 0 { parts.append("\(syncing) syncing") }
-        let attention = accounts.filter { ["needs-attention", "paused"].contains($0.state) }.map(\.account)
+        let attention = accounts.filter { held.contains($0.state) }.map(\.account)
         if !attention.isEmpty { parts.append("needs attention: " + attention.joined(separator: ", ")) }
         let retrying = accounts.filter { $0.state == "retrying" }.map(\.account)
         if !retrying.isEmpty { parts.append("retrying: " + retrying.joined(separator: ", ")) }

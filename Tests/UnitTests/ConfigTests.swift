@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Daemon
 @testable import Mirror
 import Testing
 
@@ -295,5 +296,23 @@ struct DaemonConfigTests {
         b = a
         b.secret = .environment("OTHER")
         #expect(a.fingerprint != b.fingerprint)
+    }
+}
+
+@Suite("The daemon's STATUS line")
+struct StatusLineTests {
+    @Test("counts, pushing and polling, who needs attention, how long since the last sync")
+    func line() {
+        var a = AccountStatus(account: "home")
+        a.push = "connected"
+        a.lastSuccess = Date(timeIntervalSince1970: 1000)
+        var b = AccountStatus(account: "work")
+        b.push = "unavailable"
+        var c = AccountStatus(account: "old")
+        c.state = "needs-attention"
+        c.push = "off"
+        #expect(Reporter.statusLine([a, b, c], now: Date(timeIntervalSince1970: 1012))
+            == "3 accounts, 1 pushing, 1 polling, needs attention: old, last sync 12 s ago")
+        #expect(Reporter.statusLine([]) == "0 accounts")
     }
 }
