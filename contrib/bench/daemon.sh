@@ -61,6 +61,9 @@ sys.exit(0 if len(accts) == $accounts and all($2 for a in accts) else 1)"; then 
   echo "timed out waiting for: $2" >&2; return 1
 }
 
+syncs() { "$bin" --config "$1" status --json | python3 -c "
+import json, sys
+print(sum(x['daemon']['syncs'] for x in json.load(sys.stdin)['accounts']))"; }
 cpu() { awk '{print ($14 + $15) / 100}' "/proc/$1/stat"; }   # utime + stime, in seconds (USER_HZ 100)
 rss() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 hwm() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
@@ -102,8 +105,11 @@ printf '%-34s %s MB\n' "RSS after first sync, push" "$(rss $daemon_pid) (peak $(
 c0=$(cpu $daemon_pid); sleep "$idle"; c1=$(cpu $daemon_pid)
 printf '%-34s %s MB\n' "idle RSS, $accounts accounts, push" "$(rss $daemon_pid)"
 printf '%-34s %s s over %s s idle\n' "idle CPU, push" "$(echo "$c1 - $c0" | bc -l)" "$idle"
+s0=$(syncs "$base/push.toml")
 read -r p50 p95 pmax < <(latency "$base/push.toml" push "$deliveries")
 printf '%-34s p50 %s s, p95 %s s, max %s s (%s deliveries)\n' "delivery → file, push" "$p50" "$p95" "$pmax" "$deliveries"
+sleep 2
+printf '%-34s %s syncs for %s deliveries\n' "syncs per change, push" "$(( $(syncs "$base/push.toml") - s0 ))" "$deliveries"
 printf '%-34s %s MB\n' "peak RSS over the whole push run" "$(hwm $daemon_pid)"
 kill -TERM $daemon_pid; wait $daemon_pid || true; daemon_pid=
 
