@@ -1,6 +1,7 @@
 import Foundation
 import JMAP
 import Logging
+import Search
 import Store
 import Sync
 
@@ -33,6 +34,7 @@ public enum AccountSync {
             // Every run that changed anything leaves a snapshot of the account as it ends.
             let snapshot = try store.catalog.recordSnapshot(account: account.name, tags: tags, force: false)
             if client == nil { try? await SessionKeeper.keep(c, account, in: store, previous: kept) }
+            updateSearchIndex(account.name, store: store, logger: logger, warn: warn)
             try? store.catalog.recordRun(SyncRunRecord(
                 account: account.name, started: started, finished: Date(), outcome: summary.failed.isEmpty ? "ok" : "partial",
                 message: summary.failed.first, created: summary.created, updated: summary.updated, destroyed: summary.destroyed,
@@ -46,6 +48,21 @@ public enum AccountSync {
                     kind: ErrorClassifier.kind(for: error), message: ErrorClassifier.message(for: error), origin: origin))
             }
             throw error
+        }
+    }
+
+    /// Once a search index exists, every sync keeps it current. Indexing never fails a sync: a
+    /// problem is reported, and the next sync (or `search --reindex`) tries again.
+    static func updateSearchIndex(_ account: String, store: MirrorStore, logger: Logger, warn: (String) -> Void) {
+        guard SearchIndex.exists(mirror: store.root) else { return }
+        do {
+            let index = try SearchIndex(path: SearchIndex.path(mirror: store.root))
+            let r = try index.update(catalog: store.catalog, objects: store.objects, accounts: [account])
+            logger.info("\(account): search index: \(r.indexed) indexed, \(r.updated) updated, \(r.markedDeleted) deleted",
+                        metadata: ["seconds": "\(r.seconds)"])
+        } catch {
+            warn("jmirror: \(account): the search index was not updated (\(ErrorClassifier.message(for: error))); "
+                 + "the next sync tries again")
         }
     }
 }

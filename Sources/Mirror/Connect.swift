@@ -5,6 +5,7 @@ import History
 import JMAP
 import Logging
 import Replay
+import Search
 import Store
 import Sync
 import Transport
@@ -57,7 +58,7 @@ public enum ErrorClassifier {
         switch error {
         case is ConfigError, is SecretError: return .usage
         case is SafetyGuardError: return .safetyGuard
-        case is ReplayError: return .usage
+        case is ReplayError, is SearchError, is QueryError, is MessageText.Failure: return .usage
         case is StoreError: return .localIO
         case let e as HistoryError: return e.kind == .damaged ? .damaged : .usage
         case let e as ArchiveError:

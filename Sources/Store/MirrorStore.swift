@@ -31,6 +31,18 @@ public final class MirrorStore: Sendable {
 
     deinit { close(lockDescriptor) }
 
+    /// The catalog and the object store without the lock, for readers that must work while a
+    /// daemon holds it (search). SQLite keeps their reads consistent; they write nothing but
+    /// their own files.
+    public static func reader(root: String) throws -> (catalog: Catalog, objects: ObjectStore) {
+        let meta = root + "/.jmirror"
+        guard FileManager.default.fileExists(atPath: meta + "/catalog.sqlite") else {
+            throw StoreError(path: root, message: "no mirror here yet (run `jmirror sync` first)")
+        }
+        return (try Catalog(path: meta + "/catalog.sqlite"),
+                try ObjectStore(root: meta + "/objects/sha256", temporaryDirectory: meta + "/tmp"))
+    }
+
     /// A warning when group or others may list or read the mirror root.
     public var sharedRootWarning: String? {
         var st = stat()

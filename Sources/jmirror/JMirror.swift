@@ -14,7 +14,7 @@ struct JMirror: AsyncParsableCommand {
             failed, 79 TLS failure, 130 interrupted.
             """,
         version: "jmirror 0.6.0 (catalog schema 11, archive format 1)",
-        subcommands: [Sync.self, DaemonCommand.self, StatusCommand.self, SnapshotCommand.self, SnapshotsCommand.self, DiffCommand.self, RestoreCommand.self, ReplayCommand.self,
+        subcommands: [Sync.self, DaemonCommand.self, StatusCommand.self, SearchCommand.self, ShowCommand.self, SnapshotCommand.self, SnapshotsCommand.self, DiffCommand.self, RestoreCommand.self, ReplayCommand.self,
                       ForgetCommand.self, PruneCommand.self, CheckCommand.self, ArchiveCommand.self, Doctor.self, Debug.self])
 
     // Declared here too so that `jmirror --config FILE doctor` parses; subcommands read the same

@@ -1,0 +1,161 @@
+import Foundation
+import GRDB
+
+/// Something the user must change (exit 64): no index yet, an unknown id, a malformed query.
+public struct SearchError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+public enum SearchSort: String, Sendable, CaseIterable {
+    case newest, oldest, relevance
+}
+
+public struct SearchOptions: Sendable {
+    public var accounts: [String] = []
+    /// Also messages no longer on the server (kept by snapshots).
+    public var history = false
+    public var limit: Int?
+    public var sort: SearchSort = .newest
+
+    public init() {}
+}
+
+/// One message found.
+public struct SearchHit: Sendable, Codable, Equatable {
+    public var account: String
+    /// The JMAP Email id; with the account, what `jmirror show` takes (`account/id`).
+    public var id: String
+    public var threadId: String?
+    public var date: Date?
+    public var from: String
+    public var subject: String
+    public var folders: [String]
+    public var keywords: [String]
+    public var size: Int
+    public var sha256: String
+    /// No longer on the server (only with `--history`).
+    public var deleted: Bool
+}
+
+extension SearchIndex {
+    public func search(_ query: Query, options: SearchOptions = SearchOptions()) throws -> [SearchHit] {
+        try search(query, options: options, extra: nil)
+    }
+
+    func search(_ query: Query, options: SearchOptions, extra: (String, [DatabaseValueConvertible?])?) throws -> [SearchHit] {
+        var (condition, arguments) = Self.sql(query)
+        if let extra {
+            condition = "(\(condition)) AND \(extra.0)"
+            arguments += extra.1
+        }
+        if !options.history && !query.mentionsDeleted { condition = "(\(condition)) AND d.deleted = 0" }
+        if !options.accounts.isEmpty {
+            condition = "(\(condition)) AND d.account IN (\(options.accounts.map { _ in "?" }.joined(separator: ",")))"
+            arguments += options.accounts
+        }
+        var order = "d.received DESC, d.id DESC"
+        switch options.sort {
+        case .newest: break
+        case .oldest: order = "d.received ASC, d.id ASC"
+        case .relevance:
+            if let ranked = query.rankingExpression {
+                order = "(SELECT bm25(text) FROM text WHERE text MATCH ? AND rowid = d.id), d.received DESC"
+                arguments.append(ranked)
+            }
+        }
+        var sql = "SELECT * FROM doc d WHERE \(condition) ORDER BY \(order)"
+        if let limit = options.limit { sql += " LIMIT \(max(0, limit))" }
+        return try db.read { db in
+            try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { r in
+                let keywords: String = r["keywords"]
+                let folders: String = r["folders"]
+                return SearchHit(account: r["account"], id: r["email_id"], threadId: r["thread_id"],
+                                 date: (r["received"] as Double?).map(Date.init(timeIntervalSince1970:)), from: r["sender"],
+                                 subject: r["subject"], folders: folders.split(separator: "\n").map(String.init),
+                                 keywords: keywords.split(separator: " ").map(String.init), size: r["size"], sha256: r["sha256"],
+                                 deleted: (r["deleted"] as Int) != 0)
+            }
+        }
+    }
+
+    /// The indexed message with this id (in one account, or in any).
+    public func find(account: String?, emailId: String) throws -> [SearchHit] {
+        var options = SearchOptions()
+        options.history = true
+        if let account { options.accounts = [account] }
+        return try search(.all, options: options, extra: ("d.email_id = ?", [emailId]))
+    }
+
+    static func sql(_ q: Query) -> (String, [DatabaseValueConvertible?]) {
+        switch q {
+        case .all: return ("1", [])
+        case let .text(column, words, phrase, prefix):
+            return ("d.id IN (SELECT rowid FROM text WHERE text MATCH ?)", [Query.fts(column, words, phrase: phrase, prefix: prefix)])
+        case let .folder(path, children):
+            let escaped = path.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
+                .replacingOccurrences(of: "_", with: "\\_")
+            return ("d.folders LIKE ? ESCAPE '\\'", [children ? "%\n\(escaped)/%" : "%\n\(escaped)\n%"])
+        case let .keyword(k, present):
+            return ("d.keywords \(present ? "" : "NOT ")LIKE ?", ["% \(k.lowercased()) %"])
+        case let .received(from, to):
+            var parts: [String] = []
+            var args: [DatabaseValueConvertible?] = []
+            if let from { parts.append("d.received >= ?"); args.append(from.timeIntervalSince1970) }
+            if let to { parts.append("d.received < ?"); args.append(to.timeIntervalSince1970) }
+            return (parts.isEmpty ? "1" : parts.joined(separator: " AND "), args)
+        case let .size(min, max):
+            var parts: [String] = []
+            var args: [DatabaseValueConvertible?] = []
+            if let min { parts.append("d.size >= ?"); args.append(min) }
+            if let max { parts.append("d.size <= ?"); args.append(max) }
+            return (parts.isEmpty ? "1" : parts.joined(separator: " AND "), args)
+        case let .account(a): return ("d.account = ?", [a])
+        case .hasAttachment: return ("d.has_attachment = 1", [])
+        case let .deleted(d): return ("d.deleted = ?", [d ? 1 : 0])
+        case let .and(parts), let .or(parts):
+            let joiner: String
+            if case .and = q { joiner = " AND " } else { joiner = " OR " }
+            var args: [DatabaseValueConvertible?] = []
+            let joined = parts.map { p -> String in
+                let (s, a) = sql(p)
+                args += a
+                return "(\(s))"
+            }.joined(separator: joiner)
+            return (joined, args)
+        case let .not(inner):
+            let (s, a) = sql(inner)
+            return ("NOT (\(s))", a)
+        }
+    }
+}
+
+extension Query {
+    /// An FTS5 expression: the words (as a phrase when several), in one column or all.
+    static func fts(_ column: String?, _ words: String, phrase: Bool, prefix: Bool) -> String {
+        let quoted = "\"" + words.replacingOccurrences(of: "\"", with: "\"\"") + "\"" + (prefix ? " *" : "")
+        return column.map { "\($0) : \(quoted)" } ?? quoted
+    }
+
+    var mentionsDeleted: Bool {
+        switch self {
+        case .deleted: return true
+        case let .and(p), let .or(p): return p.contains { $0.mentionsDeleted }
+        case let .not(q): return q.mentionsDeleted
+        default: return false
+        }
+    }
+
+    /// The positive text terms ANDed, for ranking by bm25; nil when there are none.
+    var rankingExpression: String? {
+        func terms(_ q: Query) -> [String] {
+            switch q {
+            case let .text(c, w, p, x): return [Query.fts(c, w, phrase: p, prefix: x)]
+            case let .and(parts), let .or(parts): return parts.flatMap(terms)
+            default: return []
+            }
+        }
+        let t = terms(self)
+        return t.isEmpty ? nil : t.joined(separator: " OR ")
+    }
+}

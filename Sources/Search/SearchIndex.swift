@@ -1,0 +1,65 @@
+import Foundation
+import GRDB
+import Store
+
+/// The full-text index, `.jmirror/search.sqlite`: its own SQLite file, so that it can be deleted
+/// and rebuilt (`jmirror search --reindex`) without touching the catalog. One row per message per
+/// account (`doc`), the text in an FTS5 table with the same rowid.
+public final class SearchIndex: @unchecked Sendable {
+    let db: DatabaseQueue
+    public let path: String
+
+    public static func path(mirror: String) -> String { mirror + "/.jmirror/search.sqlite" }
+
+    public static func exists(mirror: String) -> Bool { FileManager.default.fileExists(atPath: path(mirror: mirror)) }
+
+    public init(path: String) throws {
+        self.path = path
+        var config = Configuration()
+        // Syncs of several accounts (the daemon) and a search may write at once.
+        config.busyMode = .timeout(30)
+        config.prepareDatabase { db in db.add(tokenizer: CJKBigramTokenizer.self) }
+        db = try DatabaseQueue(path: path, configuration: config)
+        try db.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") }
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE doc(id INTEGER PRIMARY KEY, account TEXT NOT NULL, email_id TEXT NOT NULL, sha256 TEXT NOT NULL,
+                    thread_id TEXT, received REAL, size INTEGER NOT NULL, keywords TEXT NOT NULL, folders TEXT NOT NULL,
+                    subject TEXT NOT NULL, sender TEXT NOT NULL, has_attachment INTEGER NOT NULL, deleted INTEGER NOT NULL DEFAULT 0,
+                    fingerprint TEXT NOT NULL, UNIQUE(account, email_id));
+                CREATE INDEX doc_received ON doc(received);
+                CREATE VIRTUAL TABLE text USING fts5(subject, sender, recipients, body, attachment, other,
+                    tokenize = 'jmirror');
+                """)
+        }
+        try m.migrate(db)
+    }
+
+    /// Bytes on disk (the database and its WAL).
+    public var bytes: Int64 {
+        [path, path + "-wal"].reduce(0) { n, p in
+            n + ((try? FileManager.default.attributesOfItem(atPath: p)[.size] as? Int64) ?? 0)
+        }
+    }
+
+    public var documentCount: Int { (try? db.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM doc") }) ?? 0 }
+}
+
+/// One message as the index keeps its facts.
+struct IndexedFacts: Equatable {
+    var sha256: String
+    var threadId: String?
+    var received: Date?
+    var size: Int
+    var keywords: [String]
+    var folders: [String]
+
+    /// What changing means: new bytes need reading again; the rest is a row update.
+    var fingerprint: String {
+        "\(sha256)|\(keywords.joined(separator: " "))|\(folders.joined(separator: "\n"))|\(threadId ?? "")|\(received?.timeIntervalSince1970 ?? 0)"
+    }
+
+    var keywordText: String { " " + keywords.map { $0.lowercased() }.joined(separator: " ") + " " }
+    var folderText: String { "\n" + folders.joined(separator: "\n") + "\n" }
+}

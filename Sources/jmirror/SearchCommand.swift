@@ -1,0 +1,200 @@
+import ArgumentParser
+import Foundation
+import Mirror
+import Search
+import Store
+
+struct SearchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "search",
+        abstract: "Find messages in the mirror (and with --history, those since deleted on the server).",
+        discussion: """
+            Every word must match (in any header, the text, or attachment names); case and accents do not \
+            matter (Über finds uber), and words in Chinese, Japanese and Korean are found inside longer text. \
+            A trailing * matches a prefix: invoic*. "exact phrase" in quotes.
+
+            Fields: from:  to: (To, Cc, Bcc)  subject:  body:  attachment: (file name)  has:attachment  \
+            in: or folder: (a mailbox path, in:Archive/2024; with children: in:Archive/*)  \
+            is:unread|read|flagged|answered|draft|forwarded  keyword:NAME  \
+            date:2024  date:2024-03  date:2024-03-05  date:2019..2021  date:2024-01-01..2024-06-30  \
+            after:DATE  before:DATE  newer:7d  older:1y (h, d, w, m, y)  size:>1M  size:<10k  size:1M..5M  \
+            account:NAME  deleted:yes (with --history).
+
+            Combine with AND (the default between terms), OR, NOT or a leading -, and parentheses: \
+            from:alice (subject:invoice OR attachment:pdf) -is:read
+
+            The index is .jmirror/search.sqlite; build it once with --reindex, then every sync (and the \
+            daemon) keeps it current.
+            """)
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The query (words and field:value terms; see below).")
+    var query: [String] = []
+
+    @Option(name: .customLong("account"), help: "Only this account (repeatable).")
+    var accounts: [String] = []
+
+    @Flag(help: "Also find messages no longer on the server, kept by snapshots.")
+    var history = false
+
+    @Option(help: "At most this many results.")
+    var limit: Int?
+
+    @Option(help: "newest (default), oldest or relevance.")
+    var sort: String = "newest"
+
+    @Option(help: "summary (default), files (Maildir paths, for mutt), ids, or json (one object per line).")
+    var output: String = "summary"
+
+    @Flag(help: "Rebuild the index from the mirror, then search (when a query is given).")
+    var reindex = false
+
+    @Flag(help: "One line per thread (its newest message), with the thread's message count.")
+    var threads = false
+
+    func run() async throws {
+        _ = global.start()
+        guard ["summary", "files", "ids", "json"].contains(output) else {
+            throw Console.fail(ValidationError("--output must be summary, files, ids or json"), json: false)
+        }
+        guard let order = SearchSort(rawValue: sort) else {
+            throw Console.fail(ValidationError("--sort must be newest, oldest or relevance"), json: false)
+        }
+        let json = output == "json"
+        do {
+            let config = try global.loadConfig()
+            let (catalog, objects) = try MirrorStore.reader(root: config.mirrorPath)
+            let indexPath = SearchIndex.path(mirror: config.mirrorPath)
+            if reindex {
+                try? FileManager.default.removeItem(atPath: indexPath)
+                for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: indexPath + suffix) }
+                let index = try SearchIndex(path: indexPath)
+                let progress = ProgressLine(enabled: isatty(STDERR_FILENO) == 1)
+                let r = try index.update(catalog: catalog, objects: objects, accounts: config.accounts.map(\.name)) { done, total in
+                    progress.text("indexing \(done)/\(total) messages")
+                }
+                progress.clear()
+                Console.error("jmirror: indexed \(r.indexed) messages in \(String(format: "%.1f", r.seconds)) s"
+                    + (r.unreadable > 0 ? " (\(r.unreadable) not readable as mail: found by their facts only)" : "")
+                    + "; index \(Console.bytes(index.bytes))")
+                if query.isEmpty { return }
+            }
+            guard SearchIndex.exists(mirror: config.mirrorPath) else {
+                throw SearchError("no search index yet: build it once with `jmirror search --reindex`; every sync keeps it current after that")
+            }
+            let index = try SearchIndex(path: indexPath)
+            let q = try Query.parse(query.joined(separator: " "))
+            var options = SearchOptions()
+            options.accounts = accounts
+            options.history = history
+            options.limit = threads ? nil : limit
+            options.sort = order
+            var hits = try index.search(q, options: options)
+            var threadCounts: [String: Int] = [:]
+            if threads {
+                var seen: [String: Int] = [:]
+                var kept: [SearchHit] = []
+                for h in hits {
+                    let key = h.account + "/" + (h.threadId ?? h.id)
+                    if let i = seen[key] { threadCounts[kept[i].account + "/" + kept[i].id, default: 1] += 1; continue }
+                    seen[key] = kept.count
+                    kept.append(h)
+                }
+                hits = Array(kept.prefix(limit ?? Int.max))
+            }
+            try print(hits, catalog: catalog, objects: objects, mirror: config.mirrorPath, threadCounts: threadCounts)
+        } catch let e as QueryError {
+            throw Console.fail(SearchError(e.description), json: json)
+        } catch {
+            throw Console.fail(error, json: json)
+        }
+    }
+
+    func print(_ hits: [SearchHit], catalog: Catalog, objects: ObjectStore, mirror: String, threadCounts: [String: Int]) throws {
+        switch output {
+        case "ids":
+            for h in hits { Console.out("\(h.account)/\(h.id)") }
+        case "json":
+            let e = JSONEncoder()
+            e.dateEncodingStrategy = .iso8601
+            e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            for h in hits { Console.out(String(decoding: try e.encode(h), as: UTF8.self)) }
+        case "files":
+            for (account, group) in Dictionary(grouping: hits, by: \.account) {
+                let paths = try catalog.renderedPaths(account: account, emailIds: group.map(\.id))
+                for h in group {
+                    let root = mirror + "/\(account)/mail/"
+                    let existing = (paths[h.id] ?? []).sorted().map { root + $0 }.filter { FileManager.default.fileExists(atPath: $0) }
+                    // A message no longer on the server has no Maildir file: its stored copy is a message file too.
+                    for p in existing.isEmpty ? [objects.path(h.sha256)] : existing { Console.out(p) }
+                }
+            }
+        default:
+            let f = DateFormatter()
+            f.dateFormat = "yyyy-MM-dd HH:mm"
+            for h in hits {
+                let count = threadCounts[h.account + "/" + h.id].map { " [\($0)]" } ?? ""
+                let flags = h.keywords.filter { $0 != "$seen" }.joined(separator: " ")
+                Console.out("\(h.account)/\(h.id)  \(h.date.map(f.string) ?? "-")  \(SearchCommand.short(h.from, 28))  "
+                    + "\(h.subject.isEmpty ? "(no subject)" : h.subject)\(count)  (\(h.folders.joined(separator: ", "))"
+                    + "\(flags.isEmpty ? "" : "; " + flags)\(h.keywords.contains("$seen") ? "" : "; unread")\(h.deleted ? "; deleted" : ""))")
+            }
+        }
+    }
+
+    static func short(_ s: String, _ n: Int) -> String {
+        s.count <= n ? s.padding(toLength: n, withPad: " ", startingAt: 0) : String(s.prefix(n - 1)) + "…"
+    }
+}
+
+
+struct ShowCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show",
+        abstract: "A message found by search: its decoded headers and readable text, or its raw bytes.")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "ACCOUNT/ID as search prints it (or just the ID when one account has it).")
+    var id: String
+
+    @Flag(help: "The message exactly as stored.") var raw = false
+    @Flag(help: "Only the decoded headers.") var headers = false
+    @Flag(help: "Only the readable text (text/plain, or the HTML part as text).") var text = false
+
+    func run() async throws {
+        _ = global.start()
+        do {
+            let config = try global.loadConfig()
+            let (_, objects) = try MirrorStore.reader(root: config.mirrorPath)
+            guard SearchIndex.exists(mirror: config.mirrorPath) else {
+                throw SearchError("no search index yet: build it once with `jmirror search --reindex`")
+            }
+            let index = try SearchIndex(path: SearchIndex.path(mirror: config.mirrorPath))
+            let parts = id.split(separator: "/", maxSplits: 1).map(String.init)
+            let hits = try index.find(account: parts.count == 2 ? parts[0] : nil, emailId: parts.last ?? id)
+            guard let hit = hits.first else { throw SearchError("no message \(id) in the index") }
+            guard hits.count == 1 else {
+                throw SearchError("\(id) is in several accounts: say which (\(hits.map { "\($0.account)/\($0.id)" }.joined(separator: ", ")))")
+            }
+            let path = objects.path(hit.sha256)
+            if raw {
+                FileHandle.standardOutput.write(try Data(contentsOf: URL(fileURLWithPath: path)))
+                return
+            }
+            let m = try MessageText.read(path: path)
+            if !text {
+                for (name, value) in [("Date", m.date), ("From", m.from), ("To", m.recipients), ("Reply-To", m.replyTo),
+                                      ("Subject", m.subject), ("Message-ID", m.messageId), ("List-Id", m.listId)] where !value.isEmpty {
+                    Console.out("\(name): \(value)")
+                }
+                if !m.attachmentNames.isEmpty { Console.out("Attachments: " + m.attachmentNames.joined(separator: ", ")) }
+                if !headers { Console.out("") }
+            }
+            if !headers { Console.out(m.body) }
+        } catch {
+            throw Console.fail(error)
+        }
+    }
+}
