@@ -28,12 +28,13 @@ public enum HTMLText {
                     }
                     continue
                 }
-                if ["br", "p", "div", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "blockquote"].contains(String(name))
-                    || tag.hasPrefix("/p") || tag.hasPrefix("/div") || tag.hasPrefix("/tr") {
+                let bare = tag.hasPrefix("/") ? String(tag.dropFirst().prefix { $0.isLetter || $0.isNumber }) : String(name)
+                if ["br", "p", "div", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "blockquote", "pre", "hr"].contains(bare) {
                     out.append("\n")
-                } else {
+                } else if ["td", "th", "img", "input", "option"].contains(bare) {
                     out.append(" ")
                 }
+                // Inline elements (b, i, span, a, font …) break no word: <b>Rech</b>nung is one.
                 continue
             }
             if c == "&", let semi = html[i...].prefix(12).firstIndex(of: ";") {

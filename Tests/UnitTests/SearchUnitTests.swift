@@ -1,0 +1,150 @@
+import Foundation
+import Testing
+@testable import Search
+
+@Suite("Search: query language, tokenizer, HTML text")
+struct SearchUnitTests {
+    let utc: Calendar = {
+        var c = Calendar(identifier: .gregorian)
+        c.timeZone = TimeZone(identifier: "UTC")!
+        return c
+    }()
+    let now = Date(timeIntervalSince1970: 1_764_547_200)  // 2025-12-01T00:00:00Z
+
+    func parse(_ s: String) throws -> Query { try Query.parse(s, now: now, calendar: utc) }
+    func date(_ s: String) -> Date { ISO8601DateFormatter().date(from: s)! }
+
+    @Test("words, phrases, prefixes and fields")
+    func terms() throws {
+        #expect(try parse("") == .all)
+        #expect(try parse("invoice") == .text(column: nil, words: "invoice", phrase: false, prefix: false))
+        #expect(try parse("invoic*") == .text(column: nil, words: "invoic", phrase: false, prefix: true))
+        #expect(try parse("\"quarterly report\"") == .text(column: nil, words: "quarterly report", phrase: true, prefix: false))
+        #expect(try parse("from:alice@example.com") == .text(column: "sender", words: "alice@example.com", phrase: false, prefix: false))
+        #expect(try parse("to:bob") == .text(column: "recipients", words: "bob", phrase: false, prefix: false))
+        #expect(try parse("subject:\"hello world\"") == .text(column: "subject", words: "hello world", phrase: true, prefix: false))
+        #expect(try parse("attachment:pdf") == .text(column: "attachment", words: "pdf", phrase: false, prefix: false))
+        #expect(try parse("body:x") == .text(column: "body", words: "x", phrase: false, prefix: false))
+        #expect(try parse("has:attachment") == .hasAttachment)
+        #expect(try parse("in:Archive/2024") == .folder("Archive/2024", children: false))
+        #expect(try parse("folder:Archive/*") == .folder("Archive", children: true))
+        #expect(try parse("is:unread") == .keyword("$seen", present: false))
+        #expect(try parse("is:flagged") == .keyword("$flagged", present: true))
+        #expect(try parse("keyword:Work") == .keyword("work", present: true))
+        #expect(try parse("account:home") == .account("home"))
+        #expect(try parse("deleted:yes") == .deleted(true))
+    }
+
+    @Test("dates: years, months, days, ranges, after/before, newer/older")
+    func dates() throws {
+        #expect(try parse("date:2024") == .received(from: date("2024-01-01T00:00:00Z"), to: date("2025-01-01T00:00:00Z")))
+        #expect(try parse("date:2024-03") == .received(from: date("2024-03-01T00:00:00Z"), to: date("2024-04-01T00:00:00Z")))
+        #expect(try parse("date:2024-02-29") == .received(from: date("2024-02-29T00:00:00Z"), to: date("2024-03-01T00:00:00Z")))
+        #expect(try parse("date:2019..2021") == .received(from: date("2019-01-01T00:00:00Z"), to: date("2022-01-01T00:00:00Z")))
+        #expect(try parse("date:2024-01-01..2024-06-30") == .received(from: date("2024-01-01T00:00:00Z"), to: date("2024-07-01T00:00:00Z")))
+        #expect(try parse("date:..2021") == .received(from: nil, to: date("2022-01-01T00:00:00Z")))
+        #expect(try parse("after:2024-06") == .received(from: date("2024-07-01T00:00:00Z"), to: nil))
+        #expect(try parse("before:2024-06") == .received(from: nil, to: date("2024-06-01T00:00:00Z")))
+        #expect(try parse("newer:7d") == .received(from: now.addingTimeInterval(-7 * 86400), to: nil))
+        #expect(try parse("older:1y") == .received(from: nil, to: now.addingTimeInterval(-365.25 * 86400)))
+    }
+
+    @Test("sizes")
+    func sizes() throws {
+        #expect(try parse("size:>1M") == .size(min: 1_000_001, max: nil))
+        #expect(try parse("size:<10k") == .size(min: nil, max: 9_999))
+        #expect(try parse("size:1M..5M") == .size(min: 1_000_000, max: 5_000_000))
+        #expect(try parse("size:>=2MB") == .size(min: 2_000_000, max: nil))
+    }
+
+    @Test("AND is implicit, OR binds looser, NOT and - negate, parentheses group")
+    func booleans() throws {
+        let a = Query.text(column: nil, words: "a", phrase: false, prefix: false)
+        let b = Query.text(column: nil, words: "b", phrase: false, prefix: false)
+        let c = Query.text(column: nil, words: "c", phrase: false, prefix: false)
+        #expect(try parse("a b") == .and([a, b]))
+        #expect(try parse("a AND b") == .and([a, b]))
+        #expect(try parse("a b OR c") == .or([.and([a, b]), c]))
+        #expect(try parse("a (b OR c)") == .and([a, .or([b, c])]))
+        #expect(try parse("NOT a") == .not(a))
+        #expect(try parse("-a b") == .and([.not(a), b]))
+        #expect(try parse("-is:read") == .not(.keyword("$seen", present: true)))
+    }
+
+    @Test("a malformed query names the word that is wrong")
+    func errors() {
+        for (q, word) in [("date:2024-13", "date:2024-13"), ("size:big", "size:big"), ("colour:red", "colour:red"), ("(a OR b", "("),
+                          ("a)", ")"), ("\"open phrase", "\"open phrase"), ("is:shiny", "is:shiny"), ("a OR", "OR"),
+                          ("newer:7x", "newer:7x"), ("from:", "from:")] {
+            do {
+                _ = try parse(q)
+                Issue.record("\(q) parsed")
+            } catch let e as QueryError {
+                #expect(e.word == word, "\(q): \(e)")
+            } catch {
+                Issue.record("\(q): \(error)")
+            }
+        }
+    }
+
+    @Test("CJK runs become overlapping pairs; other text is left to unicode61")
+    func tokenizer() {
+        #expect(CJKBigramTokenizer.pieces("请查收附件中的发票") == ["请查", "查收", "收附", "附件", "件中", "中的", "的发", "发票"])
+        #expect(CJKBigramTokenizer.pieces("发票") == ["发票"])
+        #expect(CJKBigramTokenizer.pieces("票") == ["票"])
+        #expect(CJKBigramTokenizer.pieces("abc") == ["abc"])
+        #expect(CJKBigramTokenizer.pieces("pdf発票x") == ["pdf", "発票", "x"])
+        #expect(CJKBigramTokenizer.pieces("스티해") == ["스티", "티해"])
+    }
+
+    @Test("HTML as text: tags, scripts, styles, comments out; entities decoded; blocks on lines")
+    func html() {
+        let html = "<html><head><style>p {color: red}</style><script>var x = '<b>';</script></head><body><!-- hidden <p> -->"
+            + "<p>Caf&eacute; &amp; cr&#232;me</p><div>second&nbsp;line &#x263A;</div>a<b>b</b>c</body></html>"
+        #expect(HTMLText.text(html) == "Café & crème\n\nsecond line ☺\nabc")
+        #expect(HTMLText.text("<table><tr><td>a</td><td>b</td></tr></table>") == "a b")
+    }
+
+    @Test("FTS5 expressions quote what the user typed")
+    func fts() {
+        #expect(Query.fts(nil, "a\"b", phrase: false, prefix: false) == "\"a\"\"b\"")
+        #expect(Query.fts("sender", "alice", phrase: false, prefix: true) == "sender : \"alice\" *")
+    }
+
+    @Test("an index finds by words, accents, CJK, fields and facts")
+    func index() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("idx-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let index = try SearchIndex(path: dir + "/search.sqlite")
+        try index.db.write { db in
+            let docs: [(String, String, String, String, String)] = [
+                ("m1", "Über die Rechnung", "Jürgen <j@example.de>", "Die Rechnung für März", " $seen "),
+                ("m2", "请查收", "李 <li@example.cn>", "请查收附件中的发票", " "),
+                ("m3", "Quarterly report", "Alice <alice@example.com>", "numbers attached", " $flagged $seen "),
+            ]
+            for (i, d) in docs.enumerated() {
+                try db.execute(sql: """
+                    INSERT INTO doc(id, account, email_id, sha256, received, size, keywords, folders, subject, sender, has_attachment, fingerprint)
+                    VALUES (?, 'a', ?, 'x', ?, 100, ?, ?, ?, ?, 0, '')
+                    """, arguments: [i + 1, d.0, 1_700_000_000 + Double(i), d.4, i == 2 ? "\nArchive/2024\n" : "\nINBOX\n", d.1, d.2])
+                try db.execute(sql: "INSERT INTO text(rowid, subject, sender, recipients, body, attachment, other) VALUES (?, ?, ?, '', ?, '', '')",
+                               arguments: [i + 1, d.1, d.2, d.3])
+            }
+        }
+        func ids(_ q: String) throws -> [String] { try index.search(try Query.parse(q)).map(\.id).sorted() }
+        #expect(try ids("uber") == ["m1"])
+        #expect(try ids("marz") == ["m1"])
+        #expect(try ids("发票") == ["m2"])
+        #expect(try ids("附件") == ["m2"])
+        #expect(try ids("from:alice") == ["m3"])
+        #expect(try ids("from:example.com") == ["m3"])
+        #expect(try ids("is:unread") == ["m2"])
+        #expect(try ids("in:archive/*") == ["m3"])
+        #expect(try ids("in:inbox -is:read") == ["m2"])
+        #expect(try ids("report OR rechnung") == ["m1", "m3"])
+        #expect(try ids("\"quarterly report\" is:flagged") == ["m3"])
+        #expect(try ids("quart*") == ["m3"])
+        #expect(try ids("") == ["m1", "m2", "m3"])
+    }
+}
