@@ -54,6 +54,7 @@ typedef struct {
     jm_mime_part_cb part;
     size_t budget;  /* text bytes still wanted: a huge message must not take the indexer's memory */
     int failed;
+    int depth;      /* attached messages inside attached messages, bounded */
 } jm_mime_walk;
 
 static inline int jm_mime_part_text(void *part, const char *charset, jm_GByteArray **out, void **mem_out) {
@@ -106,7 +107,32 @@ static inline void jm_mime_visit(void *parent, void *part, void *data) {
         w->failed = 1;
         return;
     }
-    if (!is_a_f(part, part_type_f())) return;  /* multiparts and message parts: their leaves come next */
+    static unsigned long (*message_part_type_f)(void);
+    static void *(*inner_message_f)(void *);
+    static const char *(*disposition_param_f)(void *, const char *);
+    static void (*foreach_f)(void *, void (*)(void *, void *, void *), void *);
+    if (!message_part_type_f) {
+        message_part_type_f = (unsigned long (*)(void))jm_gmime_sym("g_mime_message_part_get_type");
+        inner_message_f = (void *(*)(void *))jm_gmime_sym("g_mime_message_part_get_message");
+        disposition_param_f = (const char *(*)(void *, const char *))jm_gmime_sym("g_mime_object_get_content_disposition_parameter");
+        foreach_f = (void (*)(void *, void (*)(void *, void *, void *), void *))jm_gmime_sym("g_mime_message_foreach");
+    }
+    if (message_part_type_f && is_a_f(part, message_part_type_f())) {
+        /* An attached message: an attachment in its own right (a name, a type), and its parts are
+           read too, as a reader would open it. */
+        const char *name = disposition_param_f ? disposition_param_f(part, "filename") : 0;
+        void *ct = content_type_f(part);
+        if (!name && ct) name = param_f(ct, "name");
+        w->part(w->ctx, "message", ct ? subtype_f(ct) : "rfc822", name, 1, 0, 0);
+        void *inner = inner_message_f ? inner_message_f(part) : 0;
+        if (inner && foreach_f && w->depth < 8) {
+            w->depth++;
+            foreach_f(inner, jm_mime_visit, w);
+            w->depth--;
+        }
+        return;
+    }
+    if (!is_a_f(part, part_type_f())) return;  /* multiparts: their leaves come next */
     void *ct = content_type_f(part);
     const char *media = ct ? media_f(ct) : "application";
     const char *subtype = ct ? subtype_f(ct) : "octet-stream";
@@ -170,7 +196,7 @@ static inline int jm_mime_parse_stream(void *stream, size_t text_budget, void *c
         char *decoded = value ? g_mime_utils_header_decode_text_f(0, value) : 0;
         if (decoded) { header(ctx, i == 0 ? "list-id" : "date", decoded); g_free_f(decoded); }
     }
-    jm_mime_walk walk = { ctx, part, text_budget, 0 };
+    jm_mime_walk walk = { ctx, part, text_budget, 0, 0 };
     g_mime_message_foreach_f(message, jm_mime_visit, &walk);
     g_object_unref_f(message);
     return walk.failed ? -1 : 0;

@@ -1,7 +1,8 @@
 import Foundation
 import GRDB
 
-/// FTS5's `unicode61` (case folded, accents removed: `Über` finds `uber`), except that runs of
+/// FTS5's `unicode61` (case folded, accents removed: `Über` finds `uber`) with English stems
+/// (`porter`: `test` finds `testing`, as notmuch's Xapian stemmer does), except that runs of
 /// Chinese, Japanese and Korean characters, which it keeps as one token however long, are cut
 /// into overlapping pairs (请查收附件中的发票 → 请查, 查收, … 的发, 发票), as Lucene's CJK analyzer
 /// does. A query term is cut the same way and FTS5 matches its pairs as a phrase, so any word of
@@ -11,7 +12,7 @@ final class CJKBigramTokenizer: FTS5WrapperTokenizer {
     let wrappedTokenizer: any FTS5Tokenizer
 
     init(db: Database, arguments: [String]) throws {
-        wrappedTokenizer = try db.makeTokenizer(.unicode61(diacritics: .remove))
+        wrappedTokenizer = try db.makeTokenizer(.porter(wrapping: .unicode61(diacritics: .remove)))
     }
 
     func accept(token: String, flags: FTS5TokenFlags, for tokenization: FTS5Tokenization,
