@@ -9,18 +9,19 @@ extension SearchIndex {
         public var indexed = 0
         /// Messages whose folders, keywords or dates changed.
         public var updated = 0
-        /// Messages gone from the account, kept for `--history`.
+        /// Messages gone from the account that snapshots keep: found with `--history`.
         public var markedDeleted = 0
-        /// Messages whose object is gone too (pruned): out of the index.
+        /// Messages no snapshot keeps any more: out of the index.
         public var removed = 0
         /// Messages that could not be read as mail at all (indexed by their facts only).
         public var unreadable = 0
         public var seconds = 0.0
     }
 
-    /// Brings the index up to date with the catalog: reads the messages it has not seen (or whose
-    /// bytes changed), updates the facts of the others, and marks those gone from the server. Safe
-    /// to stop at any instant (each batch commits alone, and the next run compares again).
+    /// Brings the index up to date with the catalog: every message on the server, and every one a
+    /// kept snapshot holds (marked deleted, for `--history`). Reads the messages it has not seen
+    /// (or whose bytes changed), updates the facts of the others, drops what no snapshot keeps.
+    /// Safe to stop at any instant: each batch commits alone, and the next run compares again.
     public func update(catalog: Catalog, objects: ObjectStore, accounts: [String],
                        progress: (Int, Int) -> Void = { _, _ in }) throws -> UpdateResult {
         let started = Date()
@@ -36,75 +37,87 @@ extension SearchIndex {
 
     private func update(account: String, catalog: Catalog, objects: ObjectStore, result: inout UpdateResult,
                         progress: (Int, Int) -> Void) throws {
-        let paths = Self.folderPaths(try catalog.mailboxes(account: account))
         let emails = try catalog.emails(account: account)
+        let history = try catalog.deletedEmailVersions(account: account)
+        // Folder names: today's mailboxes, and for messages in mailboxes since destroyed, their last name.
+        var mailboxes = Dictionary(try catalog.mailboxes(account: account).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        for v in history.mailboxes where mailboxes[v.id] == nil {
+            let json = try? JSONValue.decode(v.json)
+            mailboxes[v.id] = MailboxRow(id: v.id, parentId: json?["parentId"]?.stringValue, name: json?["name"]?.stringValue ?? v.id,
+                                         role: nil, json: v.json)
+        }
+        let paths = Self.folderPaths(Array(mailboxes.values))
         var known: [String: Known] = [:]
         try db.read { db in
             for r in try Row.fetchAll(db, sql: "SELECT id, email_id, sha256, fingerprint, deleted FROM doc WHERE account = ?", arguments: [account]) {
                 known[r["email_id"]] = Known(id: r["id"], sha256: r["sha256"], fingerprint: r["fingerprint"], deleted: r["deleted"] != 0)
             }
         }
-        var toRead: [(EmailRow, IndexedFacts)] = []
-        var toUpdate: [(Int64, IndexedFacts)] = []
+        // What the index should hold: every message on the server, and every one a snapshot keeps.
+        var wanted: [String: (json: Data, facts: IndexedFacts)] = [:]
         for e in emails.values {
             guard let sha = e.sha256 else { continue }  // not downloaded yet: the next sync brings it
-            let facts = IndexedFacts(sha256: sha, threadId: nil, received: e.receivedAt, size: e.size, keywords: e.keywords.sorted(),
-                                     folders: e.mailboxIds.compactMap { paths[$0] }.sorted())
-            if let k = known[e.id], k.sha256 == sha {
-                if k.fingerprint != facts.fingerprint || k.deleted { toUpdate.append((k.id, facts)) }
+            wanted[e.id] = (e.json, IndexedFacts(sha256: sha, received: e.receivedAt, size: e.size, keywords: e.keywords.sorted(),
+                                                 folders: e.mailboxIds.compactMap { paths[$0] }.sorted()))
+        }
+        for v in history.emails where wanted[v.id] == nil {
+            guard let sha = v.sha256, objects.contains(sha) else { continue }
+            wanted[v.id] = (v.json, IndexedFacts(sha256: sha, received: v.receivedAt, size: v.size, keywords: v.keywords.sorted(),
+                                                 folders: v.mailboxIds.compactMap { paths[$0] }.sorted(), deleted: true))
+        }
+        var toRead: [(String, Data, IndexedFacts)] = []
+        var toUpdate: [(Int64, IndexedFacts)] = []
+        for (id, w) in wanted {
+            if let k = known[id], k.sha256 == w.facts.sha256 {
+                if k.fingerprint != w.facts.fingerprint { toUpdate.append((k.id, w.facts)) }
             } else {
-                toRead.append((e, facts))
+                toRead.append((id, w.json, w.facts))
             }
         }
-        let gone = known.filter { emails[$0.key] == nil && !$0.value.deleted }
+        let gone = known.filter { wanted[$0.key] == nil }
 
         try db.write { db in
             for (id, f) in toUpdate {
                 try db.execute(sql: """
-                    UPDATE doc SET received = ?, size = ?, keywords = ?, folders = ?, fingerprint = ?, deleted = 0 WHERE id = ?
-                    """, arguments: [f.received?.timeIntervalSince1970, f.size, f.keywordText, f.folderText, f.fingerprint, id])
+                    UPDATE doc SET received = ?, size = ?, keywords = ?, folders = ?, fingerprint = ?, deleted = ? WHERE id = ?
+                    """, arguments: [f.received?.timeIntervalSince1970, f.size, f.keywordText, f.folderText, f.fingerprint,
+                                     f.deleted ? 1 : 0, id])
+                if f.deleted { result.markedDeleted += 1 } else { result.updated += 1 }
             }
-            for (emailId, k) in gone {
-                if FileManager.default.fileExists(atPath: objects.path(k.sha256)) {
-                    try db.execute(sql: "UPDATE doc SET deleted = 1 WHERE id = ?", arguments: [k.id])
-                    result.markedDeleted += 1
-                } else {
-                    try db.execute(sql: "DELETE FROM text WHERE rowid = ?", arguments: [k.id])
-                    try db.execute(sql: "DELETE FROM doc WHERE id = ?", arguments: [k.id])
-                    result.removed += 1
-                }
-                _ = emailId
+            for k in gone.values {
+                try db.execute(sql: "DELETE FROM text WHERE rowid = ?", arguments: [k.id])
+                try db.execute(sql: "DELETE FROM doc WHERE id = ?", arguments: [k.id])
+                result.removed += 1
             }
         }
-        result.updated += toUpdate.count
 
         // New bytes: read in batches, each committed alone.
         var done = 0
         for batch in stride(from: 0, to: toRead.count, by: 500).map({ toRead[$0..<min($0 + 500, toRead.count)] }) {
-            var rows: [(EmailRow, IndexedFacts, MessageText, Bool)] = []
-            for (e, f) in batch {
+            var rows: [(String, IndexedFacts, MessageText)] = []
+            for (id, json, f) in batch {
                 var facts = f
-                facts.threadId = (try? JSONValue.decode(e.json))?["threadId"]?.stringValue
+                facts.threadId = (try? JSONValue.decode(json))?["threadId"]?.stringValue
                 do {
-                    rows.append((e, facts, try MessageText.read(path: objects.path(f.sha256)), true))
+                    rows.append((id, facts, try MessageText.read(path: objects.path(f.sha256))))
                 } catch MessageText.Failure.noMimeLibrary {
                     throw MessageText.Failure.noMimeLibrary
                 } catch {
-                    rows.append((e, facts, MessageText(), false))
+                    rows.append((id, facts, MessageText()))
                     result.unreadable += 1
                 }
             }
             try db.write { db in
-                for (e, f, t, _) in rows {
-                    if let old = known[e.id] {
+                for (id, f, t) in rows {
+                    if let old = known[id] {
                         try db.execute(sql: "DELETE FROM text WHERE rowid = ?", arguments: [old.id])
                         try db.execute(sql: "DELETE FROM doc WHERE id = ?", arguments: [old.id])
                     }
                     try db.execute(sql: """
                         INSERT INTO doc(account, email_id, sha256, thread_id, received, size, keywords, folders, subject, sender,
-                            has_attachment, fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """, arguments: [account, e.id, f.sha256, f.threadId, f.received?.timeIntervalSince1970, f.size, f.keywordText,
-                                         f.folderText, t.subject, t.from, t.hasAttachment ? 1 : 0, f.fingerprint])
+                            has_attachment, deleted, fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """, arguments: [account, id, f.sha256, f.threadId, f.received?.timeIntervalSince1970, f.size, f.keywordText,
+                                         f.folderText, t.subject, t.from, t.hasAttachment ? 1 : 0, f.deleted ? 1 : 0, f.fingerprint])
                     let other = ([t.messageId, t.listId, t.replyTo] + t.attachmentTypes).filter { !$0.isEmpty }.joined(separator: " ")
                     try db.execute(sql: "INSERT INTO text(rowid, subject, sender, recipients, body, attachment, other) VALUES (?, ?, ?, ?, ?, ?, ?)",
                                    arguments: [db.lastInsertedRowID, t.subject, t.from, t.recipients, t.body,
@@ -115,6 +128,31 @@ extension SearchIndex {
             done += rows.count
             progress(done, toRead.count)
         }
+    }
+
+    /// Builds a new index beside the old one and puts it in its place when done: a rebuild that is
+    /// stopped half-way leaves the old index as it was (and the next sync keeps that one current).
+    public static func rebuild(path: String, catalog: Catalog, objects: ObjectStore, accounts: [String],
+                               progress: (Int, Int) -> Void = { _, _ in }) throws -> (UpdateResult, Int64) {
+        let fresh = path + ".new"
+        for p in [fresh, fresh + "-wal", fresh + "-shm"] { try? FileManager.default.removeItem(atPath: p) }
+        var result: UpdateResult
+        var bytes: Int64
+        do {
+            let index = try SearchIndex(path: fresh)
+            result = try index.update(catalog: catalog, objects: objects, accounts: accounts, progress: progress)
+            // Everything into the main file, so that no WAL belongs to it when it moves.
+            try index.db.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+                try db.execute(sql: "PRAGMA journal_mode = DELETE")
+            }
+            bytes = index.bytes
+        }
+        // The old index's WAL would be read into the new file: it goes first (losing it loses
+        // nothing the next sync does not put back).
+        for p in [path + "-wal", path + "-shm"] { try? FileManager.default.removeItem(atPath: p) }
+        guard rename(fresh, path) == 0 else { throw SearchError("\(path): \(String(cString: strerror(errno)))") }
+        return (result, bytes)
     }
 
     /// Mailbox id → its path from the top, names joined by `/` ("Archive/2024"), as `in:` takes it.

@@ -54,10 +54,20 @@ struct IndexedFacts: Equatable {
     var size: Int
     var keywords: [String]
     var folders: [String]
+    var deleted = false
+
+    init(sha256: String, received: Date?, size: Int, keywords: [String], folders: [String], deleted: Bool = false) {
+        self.sha256 = sha256
+        self.received = received
+        self.size = size
+        self.keywords = keywords
+        self.folders = folders
+        self.deleted = deleted
+    }
 
     /// What changing means: new bytes need reading again; the rest is a row update.
     var fingerprint: String {
-        "\(sha256)|\(keywords.joined(separator: " "))|\(folders.joined(separator: "\n"))|\(threadId ?? "")|\(received?.timeIntervalSince1970 ?? 0)"
+        "\(sha256)|\(keywords.joined(separator: " "))|\(folders.joined(separator: "\n"))|\(received?.timeIntervalSince1970 ?? 0)|\(deleted)"
     }
 
     var keywordText: String { " " + keywords.map { $0.lowercased() }.joined(separator: " ") + " " }

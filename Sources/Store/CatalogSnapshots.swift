@@ -91,6 +91,36 @@ extension Catalog {
         }
     }
 
+    /// The messages of `account` that are no longer on the server but that a kept snapshot still
+    /// holds, each in its last version (what `search --history` finds), and the last version of
+    /// every mailbox, so that their folders can be named.
+    public func deletedEmailVersions(account: String) throws -> (emails: [VersionRow], mailboxes: [VersionRow]) {
+        try pool.read { db in
+            func rows(_ sql: String) throws -> [VersionRow] {
+                try Row.fetchAll(db, sql: sql, arguments: [account]).map { r in
+                    let received: Double? = r[7]
+                    return VersionRow(type: r[0], id: r[1], json: r[2], sha256: r[3], size: r[4], keywords: Catalog.decodeSet(r[5]),
+                                      mailboxIds: Catalog.decodeSet(r[6]), receivedAt: received.map(Date.init(timeIntervalSince1970:)),
+                                      blobs: [:])
+                }
+            }
+            let emails = try rows("""
+                SELECT v.type, v.id, v.json, v.sha256, v.size, v.keywords, v.mailbox_ids, v.received_at FROM version v
+                WHERE v.account = ?1 AND v.type = 'Email' AND v.gen_to IS NOT NULL AND v.sha256 IS NOT NULL
+                  AND NOT EXISTS (SELECT 1 FROM version o WHERE o.account = v.account AND o.type = 'Email' AND o.id = v.id
+                                  AND (o.gen_to IS NULL OR o.gen_from > v.gen_from))
+                  AND EXISTS (SELECT 1 FROM snapshot s WHERE s.account = v.account AND s.gen >= v.gen_from AND s.gen < v.gen_to)
+                """)
+            let mailboxes = try rows("""
+                SELECT v.type, v.id, v.json, NULL, 0, '[]', '[]', NULL FROM version v
+                WHERE v.account = ?1 AND v.type = 'Mailbox'
+                  AND NOT EXISTS (SELECT 1 FROM version o WHERE o.account = v.account AND o.type = 'Mailbox' AND o.id = v.id
+                                  AND o.gen_from > v.gen_from)
+                """)
+            return (emails, mailboxes)
+        }
+    }
+
     /// Every object of `account` at `generation`, one at a time in (type, id) order, without
     /// holding the whole state in memory (archive export).
     /// `type` limits it to one type.

@@ -67,17 +67,15 @@ struct SearchCommand: AsyncParsableCommand {
             let (catalog, objects) = try MirrorStore.reader(root: config.mirrorPath)
             let indexPath = SearchIndex.path(mirror: config.mirrorPath)
             if reindex {
-                try? FileManager.default.removeItem(atPath: indexPath)
-                for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: indexPath + suffix) }
-                let index = try SearchIndex(path: indexPath)
                 let progress = ProgressLine(enabled: isatty(STDERR_FILENO) == 1)
-                let r = try index.update(catalog: catalog, objects: objects, accounts: config.accounts.map(\.name)) { done, total in
+                let (r, bytes) = try SearchIndex.rebuild(path: indexPath, catalog: catalog, objects: objects,
+                                                         accounts: config.accounts.map(\.name)) { done, total in
                     progress.text("indexing \(done)/\(total) messages")
                 }
                 progress.clear()
                 Console.error("jmirror: indexed \(r.indexed) messages in \(String(format: "%.1f", r.seconds)) s"
                     + (r.unreadable > 0 ? " (\(r.unreadable) not readable as mail: found by their facts only)" : "")
-                    + "; index \(Console.bytes(index.bytes))")
+                    + "; index \(Console.bytes(bytes))")
                 if query.isEmpty { return }
             }
             guard SearchIndex.exists(mirror: config.mirrorPath) else {

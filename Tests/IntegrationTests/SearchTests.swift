@@ -199,5 +199,50 @@ extension Integration {
             #expect(try ours("in:Archive/2024").contains(moved))
             #expect(try ours("is:flagged").contains(flagged))
         }
+        @Test("kill -9 while indexing (a sync's update, a --reindex), then a sync: the index equals a fresh --reindex")
+        func killWhileIndexing() async throws {
+            let account = try await ServerAccount.fresh(server, prefix: "sk")
+            let inbox = try await account.mailboxId(role: "inbox")
+            let files = try mailCorpus()
+            var ids: [String] = []
+            for file in files.prefix(50) {
+                if let id = try? await account.importMessage(try Data(contentsOf: URL(fileURLWithPath: file)), mailboxIds: [inbox]) { ids.append(id) }
+            }
+            let dir = try CLI.scratch("search-kill")
+            let cli = CLI(dir: dir, config: writeConfig(in: dir, mirror: dir + "/mirror", account: "main", url: server.hostPort,
+                                                       user: account.user, password: account.password))
+            #expect(try cli.run(["sync"]).code == 0)
+            #expect(try cli.run(["search", "--reindex"]).code == 0)
+            func dump() throws -> [String] {
+                let r = try cli.run(["search", "--output", "json", "--history", ""])
+                #expect(r.code == 0, "\(r.err)")
+                return r.out.split(separator: "\n").map(String.init).sorted()
+            }
+            var killed = 0
+            for round in 0..<6 {
+                // The server changes (new messages, a flag, a deletion); a sync that indexes them is killed…
+                for file in files.dropFirst(50 + round * 8).prefix(8) {
+                    if let id = try? await account.importMessage(try Data(contentsOf: URL(fileURLWithPath: file)), mailboxIds: [inbox]) { ids.append(id) }
+                }
+                try await account.updateEmail(ids[round], ["keywords/$flagged": true])
+                try await account.destroyEmails([ids[10 + round]])  // synced before the kills: a snapshot holds it
+                for args in [["sync"], ["search", "--reindex"]] {
+                    let pid = try spawn([jmirrorBinary, "--config", cli.config] + args, stdout: dir + "/killed")
+                    usleep(UInt32.random(in: 10_000...250_000))
+                    kill(pid, SIGKILL)
+                    if waitExit(pid) != 0 { killed += 1 }
+                }
+            }
+            #expect(try cli.run(["sync"]).code == 0)
+            let afterKills = try dump()
+            #expect(try cli.run(["search", "--reindex"]).code == 0)
+            let fresh = try dump()
+            // A fresh index also finds the messages deleted on the server that snapshots keep.
+            let onServer = { (lines: [String]) in lines.filter { $0.contains("\"deleted\":false") } }
+            #expect(!fresh.isEmpty && afterKills == fresh)
+            #expect(fresh.filter { $0.contains("\"deleted\":true") }.count == 6)
+            print("search index: \(killed) of 12 indexing runs killed midway; after a sync the index equals a fresh one "
+                + "(\(onServer(fresh).count) messages, and the 6 deleted ones kept)")
+        }
     }
 }
