@@ -3,7 +3,8 @@
 # Idempotent: a machine that already has everything pays one dpkg query, no apt-get.
 set -euo pipefail
 
-build_pkgs=(libcurl4-openssl-dev libssl-dev libarchive-dev libsqlite3-dev zlib1g-dev libzstd-dev libical-dev pkg-config)
+build_pkgs=(libcurl4-openssl-dev libssl-dev libarchive-dev libsqlite3-dev zlib1g-dev libzstd-dev libical-dev pkg-config
+  libgmime-3.0-0)  # GMime: opened with dlopen by search, no headers needed
 # cyrus-* come from bookworm-backports (3.10.1); sasl2-bin makes users; isync is the benchmark peer;
 # zstd (for `tar --zstd`) and age check archives the way users handle them.
 server_pkgs=(cyrus-imapd cyrus-caldav cyrus-admin cyrus-clients sasl2-bin)
