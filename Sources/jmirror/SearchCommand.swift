@@ -56,10 +56,10 @@ struct SearchCommand: AsyncParsableCommand {
     func run() async throws {
         _ = global.start()
         guard ["summary", "files", "ids", "json"].contains(output) else {
-            throw Console.fail(ValidationError("--output must be summary, files, ids or json"), json: false)
+            throw Console.fail(SearchError("--output must be summary, files, ids or json"), json: false)
         }
         guard let order = SearchSort(rawValue: sort) else {
-            throw Console.fail(ValidationError("--sort must be newest, oldest or relevance"), json: false)
+            throw Console.fail(SearchError("--sort must be newest, oldest or relevance"), json: false)
         }
         let json = output == "json"
         do {
