@@ -18,6 +18,8 @@ bench:
 	bash contrib/bench/mail-sync.sh
 	bash contrib/bench/history.sh
 	bash contrib/bench/replay.sh
+	bash contrib/bench/daemon.sh
+	bash contrib/bench/search.sh
 
 clean:
 	rm -rf .build
