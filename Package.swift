@@ -32,7 +32,7 @@ let package = Package(
         .target(name: "History", dependencies: ["Store", "Formats", "JMAP", "Digest"]),
         .target(name: "Archive", dependencies: ["CArchive", "Store", "History", "Formats", "JMAP", "Digest"]),
         .target(name: "Replay", dependencies: ["JMAP", "Store", "Formats", "History", "Digest"]),
-        .target(name: "Search", dependencies: ["CGMime", "Store", "Formats", "JMAP", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "Search", dependencies: ["CGMime", "Digest", "Store", "Formats", "JMAP", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "Daemon", dependencies: ["JMAP", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Mirror", dependencies: [
             "Daemon", "Search", "JMAP", "Store", "Formats", "Sync", "History", "Archive", "Replay",

@@ -15,6 +15,8 @@ extension SearchIndex {
         public var removed = 0
         /// Messages that could not be read as mail at all (indexed by their facts only).
         public var unreadable = 0
+        /// Contacts and events indexed, changed or removed.
+        public var items = 0
         public var seconds = 0.0
     }
 
@@ -28,6 +30,7 @@ extension SearchIndex {
         var result = UpdateResult()
         for account in accounts {
             try update(account: account, catalog: catalog, objects: objects, result: &result, progress: progress)
+            result.items += try updateItems(account: account, catalog: catalog)
         }
         result.seconds = Date().timeIntervalSince(started)
         return result

@@ -153,6 +153,7 @@ struct QueryParser {
         case "subject": return textTerm("subject", value, phrase: quoted)
         case "body": return textTerm("body", value, phrase: quoted)
         case "attachment": return textTerm("attachment", value, phrase: quoted)
+        case "title", "name": return textTerm("title", value, phrase: quoted)
         case "in", "folder":
             if value.hasSuffix("/*") { return .folder(String(value.dropLast(2)), children: true) }
             return .folder(value, children: false)
@@ -188,7 +189,7 @@ struct QueryParser {
         case "size": return try size(value, word: t.text)
         default:
             throw QueryError(word: t.text, reason: "unknown field \(field): (known: from, to, subject, body, attachment, in, folder, is, "
-                + "keyword, has, date, after, before, newer, older, size, account, deleted)")
+                + "keyword, has, date, after, before, newer, older, size, account, deleted; name and title for contacts and events)")
         }
     }
 

@@ -91,7 +91,8 @@ extension SearchIndex {
         switch q {
         case .all: return ("1", [])
         case let .text(column, words, phrase, prefix):
-            return ("d.id IN (SELECT rowid FROM text WHERE text MATCH ?)", [Query.fts(column, words, phrase: phrase, prefix: prefix)])
+            let c = column == "title" ? "subject" : column  // a message's title is its subject
+            return ("d.id IN (SELECT rowid FROM text WHERE text MATCH ?)", [Query.fts(c, words, phrase: phrase, prefix: prefix)])
         case let .folder(path, children):
             let escaped = path.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
                 .replacingOccurrences(of: "_", with: "\\_")

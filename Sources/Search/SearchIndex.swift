@@ -33,6 +33,7 @@ public final class SearchIndex: @unchecked Sendable {
                     tokenize = 'jmirror');
                 """)
         }
+        Self.registerItems(&m)
         try m.migrate(db)
     }
 

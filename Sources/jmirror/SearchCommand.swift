@@ -53,6 +53,9 @@ struct SearchCommand: AsyncParsableCommand {
     @Flag(help: "One line per thread (its newest message), with the thread's message count.")
     var threads = false
 
+    @Option(help: "messages (default), contacts (names, addresses, phones, organisations) or events (titles, places, descriptions, participants).")
+    var type: String = "messages"
+
     func run() async throws {
         _ = global.start()
         guard ["summary", "files", "ids", "json"].contains(output) else {
@@ -83,6 +86,21 @@ struct SearchCommand: AsyncParsableCommand {
             }
             let index = try SearchIndex(path: indexPath)
             let q = try Query.parse(query.joined(separator: " "))
+            if type != "messages" {
+                guard let kind = ItemKind(rawValue: type) else { throw SearchError("--type must be messages, contacts or events") }
+                guard output != "files" else { throw SearchError("--output files lists message files; for contacts and events use json or ids") }
+                let items = try index.searchItems(q, kind: kind, accounts: accounts, limit: limit)
+                let e = JSONEncoder()
+                e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                for i in items {
+                    switch output {
+                    case "json": Console.out(String(decoding: try e.encode(i), as: UTF8.self))
+                    case "ids": Console.out("\(i.account)/\(i.type)/\(i.id)")
+                    default: Console.out("\(i.account)/\(i.type)/\(i.id)  \(i.title.isEmpty ? "(no name)" : i.title)")
+                    }
+                }
+                return
+            }
             var options = SearchOptions()
             options.accounts = accounts
             options.history = history

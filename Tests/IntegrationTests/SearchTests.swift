@@ -244,5 +244,48 @@ extension Integration {
             print("search index: \(killed) of 12 indexing runs killed midway; after a sync the index equals a fresh one "
                 + "(\(onServer(fresh).count) messages, and the 6 deleted ones kept)")
         }
+        @Test("contacts and events by their words: real-world vCards, accents and CJK in event titles")
+        func contactsAndEvents() async throws {
+            let account = try await ServerAccount.fresh(server, prefix: "sc")
+            // The address-book exports the calendar tests use, one card per resource; each card
+            // Cyrus takes must then be found by the longest word of its FN.
+            var words: [String] = []
+            for card in try Integration.CalendarCorpusTests.vcards() {
+                let r = try await account.dav("PUT", "addressbooks/user/\(account.user)/Default/\(card.name).vcf", body: Data(card.text.utf8),
+                                              contentType: "text/vcard; charset=utf-8")
+                guard (200..<300).contains(r.status),
+                      let fn = card.text.split(whereSeparator: \.isNewline).first(where: { $0.uppercased().hasPrefix("FN:") }) else { continue }
+                let longest = fn.dropFirst(3).split(whereSeparator: { !$0.isLetter }).max { $0.count < $1.count }
+                if let longest, longest.count >= 4 { words.append(String(longest)) }
+            }
+            try await account.putEvent(sampleEvent("ev-1", title: "Réunion budget", day: 3), name: "ev-1")
+            try await account.putEvent(sampleEvent("ev-2", title: "四半期の会議", day: 4), name: "ev-2")
+            try await account.putEvent(sampleEvent("ev-3", title: "Dentist", day: 5), name: "ev-3")
+            let work = try CLI.scratch("search-pim")
+            let cli = CLI(dir: work, config: writeConfig(in: work, mirror: work + "/mirror", account: "main", url: server.hostPort,
+                                                        user: account.user, password: account.password))
+            #expect(try cli.run(["sync"]).code == 0)
+            let r = try cli.run(["search", "--reindex"])
+            #expect(r.code == 0, "\(r.err)")
+            func titles(_ type: String, _ q: String) throws -> [String] {
+                let r = try cli.run(["search", "--type", type, "--output", "json", q])
+                #expect(r.code == 0, "\(q): \(r.err)")
+                return r.out.split(separator: "\n").compactMap { try? JSONValue.decode(Data($0.utf8))["title"]?.stringValue }
+            }
+            print("search: real-world cards found by a word of their name: \(words)")
+            #expect(words.count >= 8)
+            #expect(try titles("contacts", "").count >= 10)
+            for w in words { #expect(try !titles("contacts", w).isEmpty, "\(w)") }
+            #expect(try titles("contacts", "zzzznotaname").isEmpty)
+            #expect(try titles("events", "reunion") == ["Réunion budget"])
+            #expect(try titles("events", "会議") == ["四半期の会議"])
+            #expect(try titles("events", "title:dentist OR budget").sorted() == ["Dentist", "Réunion budget"])
+            let bad = try cli.run(["search", "--type", "events", "is:unread"])
+            #expect(bad.code == 64 && bad.err.contains("facts of messages"))
+            // A change on the server reaches the index with the next sync.
+            try await account.putEvent(sampleEvent("ev-3", title: "Orthodontist", day: 5), name: "ev-3")
+            #expect(try cli.run(["sync"]).code == 0)
+            #expect(try titles("events", "dentist").isEmpty && titles("events", "orthodontist") == ["Orthodontist"])
+        }
     }
 }
