@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import History
 import Mirror
 import Search
 import Store
@@ -37,6 +38,9 @@ struct SearchCommand: AsyncParsableCommand {
 
     @Flag(help: "Also find messages no longer on the server, kept by snapshots.")
     var history = false
+
+    @Option(help: "Search the messages one snapshot held (ID, ACCOUNT@ID, ACCOUNT@latest); their folders and flags are the latest known.")
+    var snapshot: String?
 
     @Option(help: "At most this many results.")
     var limit: Int?
@@ -104,9 +108,18 @@ struct SearchCommand: AsyncParsableCommand {
             var options = SearchOptions()
             options.accounts = accounts
             options.history = history
-            options.limit = threads ? nil : limit
+            options.limit = threads || snapshot != nil ? nil : limit
             options.sort = order
-            var hits = try index.search(q, options: options)
+            var hits: [SearchHit]
+            if let snapshot {
+                let snap = try SnapshotRef.resolve(snapshot, in: try catalog.snapshots())
+                let held = Set(try catalog.versions(account: snap.account, generation: snap.generation, types: ["Email"]).map(\.id))
+                options.history = true
+                options.accounts = [snap.account]
+                hits = Array(try index.search(q, options: options).filter { held.contains($0.id) }.prefix(threads ? Int.max : (limit ?? Int.max)))
+            } else {
+                hits = try index.search(q, options: options)
+            }
             var threadCounts: [String: Int] = [:]
             if threads {
                 var seen: [String: Int] = [:]

@@ -196,6 +196,11 @@ extension Integration {
             #expect(try !ours("").contains(gone))
             #expect(try ours("", ["--history"]).contains(gone))
             #expect(try ours("deleted:yes", ["--history"]) == [gone])
+            // The first snapshot (before the deletion) still holds it; the latest does not.
+            let snaps = try cli.run(["snapshots", "--json"])
+            let first = try #require(try JSONValue.decode(Data(snaps.out.utf8))["snapshots"]?.arrayValue?.first?["id"]?.stringValue)
+            #expect(try ours("", ["--snapshot", String(first.prefix(8))]).contains(gone))
+            #expect(try !ours("", ["--snapshot", "main@latest"]).contains(gone))
             #expect(try ours("in:Archive/2024").contains(moved))
             #expect(try ours("is:flagged").contains(flagged))
         }
