@@ -88,49 +88,60 @@ extension SearchIndex {
                 if f.deleted { result.markedDeleted += 1 } else { result.updated += 1 }
             }
             for k in gone.values {
-                try db.execute(sql: "DELETE FROM text WHERE rowid = ?", arguments: [k.id])
-                try db.execute(sql: "DELETE FROM doc WHERE id = ?", arguments: [k.id])
+                try db.execute(sql: "DELETE FROM doc WHERE id = ?", arguments: [k.id])  // its terms stay, unreachable
                 result.removed += 1
             }
         }
 
         // New bytes: read in batches, each committed alone.
         var done = 0
-        for batch in stride(from: 0, to: toRead.count, by: 500).map({ toRead[$0..<min($0 + 500, toRead.count)] }) {
+        for batch in stride(from: 0, to: toRead.count, by: 200).map({ toRead[$0..<min($0 + 200, toRead.count)] }) {
+            // Messages are read on every core (GMime parses separate messages independently);
+            // SQLite then takes them on one.
+            let items = Array(batch)
+            let read = ReadResults(count: items.count)
+            DispatchQueue.concurrentPerform(iterations: items.count) { i in
+                do {
+                    read.set(i, .success(try MessageText.read(path: objects.path(items[i].2.sha256))))
+                } catch {
+                    read.set(i, .failure(error))
+                }
+            }
             var rows: [(String, IndexedFacts, MessageText)] = []
-            for (id, json, f) in batch {
+            for (i, (id, json, f)) in items.enumerated() {
                 var facts = f
                 facts.threadId = (try? JSONValue.decode(json))?["threadId"]?.stringValue
-                do {
-                    rows.append((id, facts, try MessageText.read(path: objects.path(f.sha256))))
-                } catch MessageText.Failure.noMimeLibrary {
-                    throw MessageText.Failure.noMimeLibrary
-                } catch {
+                switch read.get(i) {
+                case let .success(text): rows.append((id, facts, text))
+                case .failure(MessageText.Failure.noMimeLibrary): throw MessageText.Failure.noMimeLibrary
+                default:
                     rows.append((id, facts, MessageText()))
                     result.unreadable += 1
                 }
             }
             try db.write { db in
                 for (id, f, t) in rows {
-                    if let old = known[id] {
-                        try db.execute(sql: "DELETE FROM text WHERE rowid = ?", arguments: [old.id])
-                        try db.execute(sql: "DELETE FROM doc WHERE id = ?", arguments: [old.id])
-                    }
+                    if let old = known[id] { try db.execute(sql: "DELETE FROM doc WHERE id = ?", arguments: [old.id]) }
                     try db.execute(sql: """
                         INSERT INTO doc(account, email_id, sha256, thread_id, received, size, keywords, folders, subject, sender,
                             has_attachment, deleted, fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """, arguments: [account, id, f.sha256, f.threadId, f.received?.timeIntervalSince1970, f.size, f.keywordText,
                                          f.folderText, t.subject, t.from, t.hasAttachment ? 1 : 0, f.deleted ? 1 : 0, f.fingerprint])
                     let other = ([t.messageId, t.listId, t.replyTo] + t.attachmentTypes).filter { !$0.isEmpty }.joined(separator: " ")
-                    try db.execute(sql: "INSERT INTO text(rowid, subject, sender, recipients, body, attachment, other) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                   arguments: [db.lastInsertedRowID, t.subject, t.from, t.recipients, t.body,
-                                               t.attachmentNames.joined(separator: " "), other])
+                    try Self.insertText(db, rowid: db.lastInsertedRowID, [t.subject, t.from, t.recipients, t.body,
+                                                                         t.attachmentNames.joined(separator: " "), other])
                 }
             }
             result.indexed += rows.count
             done += rows.count
             progress(done, toRead.count)
         }
+    }
+
+    /// A message's words: subject, sender, recipients, body, attachment names, other headers.
+    static func insertText(_ db: Database, rowid: Int64, _ columns: [String]) throws {
+        try db.execute(sql: "INSERT INTO text(rowid, subject, sender, recipients, body, attachment, other) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       arguments: StatementArguments([rowid as DatabaseValueConvertible] + columns.map { CJKPairs.rewrite($0) as DatabaseValueConvertible }))
     }
 
     /// Builds a new index beside the old one and puts it in its place when done: a rebuild that is
@@ -175,4 +186,12 @@ extension SearchIndex {
         }
         return out
     }
+}
+
+private final class ReadResults: @unchecked Sendable {
+    private let lock = NSLock()
+    private var results: [Result<MessageText, Error>?]
+    init(count: Int) { results = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ r: Result<MessageText, Error>) { lock.withLock { results[i] = r } }
+    func get(_ i: Int) -> Result<MessageText, Error> { lock.withLock { results[i] ?? .failure(MessageText.Failure.unreadable) } }
 }

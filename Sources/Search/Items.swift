@@ -30,9 +30,9 @@ extension SearchIndex {
     static func registerItems(_ m: inout DatabaseMigrator) {
         m.registerMigration("v2: contacts and events") { db in
             try db.execute(sql: """
-                CREATE TABLE item(id INTEGER PRIMARY KEY, account TEXT NOT NULL, type TEXT NOT NULL, item_id TEXT NOT NULL,
+                CREATE TABLE item(id INTEGER PRIMARY KEY AUTOINCREMENT, account TEXT NOT NULL, type TEXT NOT NULL, item_id TEXT NOT NULL,
                     title TEXT NOT NULL, fingerprint TEXT NOT NULL, UNIQUE(account, type, item_id));
-                CREATE VIRTUAL TABLE item_text USING fts5(title, text, tokenize = 'jmirror');
+                CREATE VIRTUAL TABLE item_text USING fts5(title, text, content = '', tokenize = '\(CJKPairs.tokenizer)');
                 """)
         }
     }
@@ -55,7 +55,6 @@ extension SearchIndex {
                         let fingerprint = SHA256Hasher.hex(of: row.json)
                         if known[id]?.1 == fingerprint { continue }
                         if let old = known[id] {
-                            try db.execute(sql: "DELETE FROM item_text WHERE rowid = ?", arguments: [old.0])
                             try db.execute(sql: "DELETE FROM item WHERE id = ?", arguments: [old.0])
                         }
                         let json = (try? JSONValue.decode(row.json)) ?? .null
@@ -63,11 +62,11 @@ extension SearchIndex {
                         try db.execute(sql: "INSERT INTO item(account, type, item_id, title, fingerprint) VALUES (?, ?, ?, ?, ?)",
                                        arguments: [account, type, id, title, fingerprint])
                         try db.execute(sql: "INSERT INTO item_text(rowid, title, text) VALUES (?, ?, ?)",
-                                       arguments: [db.lastInsertedRowID, title, Self.texts(json).joined(separator: "\n")])
+                                       arguments: [db.lastInsertedRowID, CJKPairs.rewrite(title),
+                                                   CJKPairs.rewrite(Self.texts(json).joined(separator: "\n"))])
                         changed += 1
                     }
                     for (id, old) in known where items[id] == nil {
-                        try db.execute(sql: "DELETE FROM item_text WHERE rowid = ?", arguments: [old.0])
                         try db.execute(sql: "DELETE FROM item WHERE id = ?", arguments: [old.0])
                         changed += 1
                     }

@@ -134,7 +134,7 @@ extension SearchIndex {
 extension Query {
     /// An FTS5 expression: the words (as a phrase when several), in one column or all.
     static func fts(_ column: String?, _ words: String, phrase: Bool, prefix: Bool) -> String {
-        let quoted = "\"" + words.replacingOccurrences(of: "\"", with: "\"\"") + "\"" + (prefix ? " *" : "")
+        let quoted = "\"" + CJKPairs.rewrite(words).replacingOccurrences(of: "\"", with: "\"\"") + "\"" + (prefix ? " *" : "")
         return column.map { "\($0) : \(quoted)" } ?? quoted
     }
 

@@ -50,7 +50,7 @@ printf '%-40s %9s MB\n' "the messages themselves" "$(dusize "$base/mirror/.jmirr
 
 python3 contrib/test-server/seed.py --env "$base/server/server.env" --user "$user" --count 100 --big-share 0 --folders INBOX >/dev/null
 "$bin" --config "$base/config.toml" sync -v 2> "$base/sync.log" >/dev/null
-js=$(sed -n 's/.*search index: \([0-9]*\) indexed.*seconds=\([0-9.]*\).*/\1 \2/p' "$base/sync.log" | tail -1)
+js=$(sed -n 's/.*seconds=\([0-9.]*\).*search index: \([0-9]*\) indexed.*/\2 \1/p' "$base/sync.log" | tail -1)
 read -r nt2 _ < <(run "${nm[@]}" new --quiet)
 printf '%-40s %10.3f s %10.3f s\n' "index 100 new messages (${js%% *} read)" "${js##* }" "$nt2"
 
@@ -63,8 +63,8 @@ queries=(
   "from:sender7@example.org|from:sender7@example.org"
   "subject:holiday|subject:holiday"
   "newer:1d|date:3years..now"
-  "(in:Projects OR in:Projects/*) invoice -is:read|(folder:.Projects or folder:.Projects.2024) and invoice and not tag:unread"
-  "(invoice OR holiday) -meeting|(invoice or holiday) and not meeting"
+  "(in:Projects OR in:Projects/*) invoice is:read|(folder:.Projects or folder:.Projects.2024) and invoice and not tag:unread"
+  "(subject:invoice OR subject:holiday) -subject:meeting|(subject:invoice or subject:holiday) and not subject:meeting"
 )
 printf '%-40s %12s %12s %8s\n' "query (whole process, 20 runs)" "jmirror p50/p95" "notmuch p50/p95" "results"
 for pair in "${queries[@]}"; do
