@@ -57,6 +57,8 @@ public enum AccountSync {
         guard SearchIndex.exists(mirror: store.root) else { return }
         do {
             let index = try SearchIndex(path: SearchIndex.path(mirror: store.root))
+            // A quiet sync changed nothing the index has not read: it costs one lookup.
+            guard try !index.isCurrent(account: account, catalog: store.catalog) else { return }
             let r = try index.update(catalog: store.catalog, objects: store.objects, accounts: [account])
             logger.info("\(account): search index: \(r.indexed) indexed, \(r.updated) updated, \(r.markedDeleted) deleted",
                         metadata: ["seconds": "\(r.seconds)"])

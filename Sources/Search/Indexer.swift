@@ -29,8 +29,13 @@ extension SearchIndex {
         let started = Date()
         var result = UpdateResult()
         for account in accounts {
+            // Read before the work: a sync that lands meanwhile leaves the index behind, never ahead.
+            let gen = try catalog.historyGeneration(account: account)
             try update(account: account, catalog: catalog, objects: objects, result: &result, progress: progress)
             result.items += try updateItems(account: account, catalog: catalog)
+            try db.write { db in
+                try db.execute(sql: "INSERT OR REPLACE INTO generation(account, gen) VALUES (?, ?)", arguments: [account, gen])
+            }
         }
         result.seconds = Date().timeIntervalSince(started)
         return result

@@ -39,6 +39,9 @@ public final class SearchIndex: @unchecked Sendable {
                 """)
         }
         Self.registerItems(&m)
+        m.registerMigration("v3: generations read") { db in
+            try db.execute(sql: "CREATE TABLE generation(account TEXT PRIMARY KEY, gen INTEGER NOT NULL)")
+        }
         try m.migrate(db)
     }
 
@@ -47,6 +50,13 @@ public final class SearchIndex: @unchecked Sendable {
         [path, path + "-wal"].reduce(0) { n, p in
             n + ((try? FileManager.default.attributesOfItem(atPath: p)[.size] as? Int64) ?? 0)
         }
+    }
+
+    /// Whether the index already reflects the catalog's state of `account` (nothing changed since
+    /// it last read it): then a sync has nothing to give it.
+    public func isCurrent(account: String, catalog: Catalog) throws -> Bool {
+        let gen = try catalog.historyGeneration(account: account)
+        return try db.read { db in try Int64.fetchOne(db, sql: "SELECT gen FROM generation WHERE account = ?", arguments: [account]) } == gen
     }
 
     public var documentCount: Int { (try? db.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM doc") }) ?? 0 }

@@ -91,6 +91,16 @@ extension Catalog {
         }
     }
 
+    /// The generation `account`'s history is at: it moves with every sync that changes anything.
+    /// (A search index compares it with the generation it last read, so a quiet sync costs it nothing.)
+    public func historyGeneration(account: String) throws -> Int64 {
+        try pool.read { db in
+            let r = try Row.fetchOne(db, sql: "SELECT gen, changed FROM history WHERE account = ?", arguments: [account])
+            // Changes not yet in a snapshot count as a generation of their own.
+            return r.map { ($0[0] as Int64) * 2 + (($0[1] as Bool) ? 1 : 0) } ?? 0
+        }
+    }
+
     /// The messages of `account` that are no longer on the server but that a kept snapshot still
     /// holds, each in its last version (what `search --history` finds), and the last version of
     /// every mailbox, so that their folders can be named.
