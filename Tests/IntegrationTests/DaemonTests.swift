@@ -294,11 +294,7 @@ extension Integration {
         @Test("SIGTERM in a large first sync exits 0 within the bound, and sync completes from there; kill -9 and a restart converge")
         func stopMidSync() async throws {
             let account = try await ServerAccount.fresh(server, prefix: "dk")
-            let seed = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-                .appendingPathComponent("../../contrib/test-server/seed.py").standardized.path
-            let env = ProcessInfo.processInfo.environment["JMIRROR_TEST_SERVER_ENV"] ?? "/tmp/jmirror-test-server/server.env"
-            _ = try ServerAccount.run(["/usr/bin/python3", seed, "--env", env, "--user", account.user, "--count", "600",
-                                       "--big-share", "0.02", "--folders", "INBOX,Archive"])
+            try account.seed(count: 600, bigShare: 0.02, folders: "INBOX,Archive")
             // Every blob download or Blob/get batch takes 6 s more: the first sync lasts well over the 10 s bound.
             let slow = try PushFront(upstream: server.httpBase, push: false, slowDownloads: 6)
             let daemon = try DaemonProcess(accounts: [("main", slow.url.absoluteString + "/jmap", account.user, account.password)],

@@ -258,11 +258,7 @@ extension Integration {
         @Test("kill -9 at random points of a replay, repeated, then a final run: every message exactly once; then from an archive imported into a brand-new mirror")
         func killNineAndArchive() async throws {
             let source = try await ServerAccount.fresh(server, prefix: "rk")
-            let seed = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-                .appendingPathComponent("../../contrib/test-server/seed.py").standardized.path
-            let env = ProcessInfo.processInfo.environment["JMIRROR_TEST_SERVER_ENV"] ?? "/tmp/jmirror-test-server/server.env"
-            _ = try ServerAccount.run(["/usr/bin/python3", seed, "--env", env, "--user", source.user, "--count", "400",
-                                       "--big-share", "0.01", "--folders", "INBOX,Projects,Projects/2024"])
+            try source.seed(count: 400, bigShare: 0.01, folders: "INBOX,Projects,Projects/2024")
             let target = try await ServerAccount.fresh(server, prefix: "rt")
             let dir = try CLI.scratch("replay-kill")
             let cli = CLI(dir: dir, config: writeConfig(in: dir, mirror: dir + "/mirror", accounts: [("src", server, source.user),

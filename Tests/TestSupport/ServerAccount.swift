@@ -213,6 +213,16 @@ public struct ServerAccount: Sendable {
         return out
     }
 
+    /// Fills the account with `count` generated messages (contrib/test-server/seed.py), a share of
+    /// them big, in the given folders; returns when they are all there.
+    public func seed(count: Int, bigShare: Double, folders: String) throws {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../contrib/test-server/seed.py").standardized.path
+        let env = ProcessInfo.processInfo.environment["JMIRROR_TEST_SERVER_ENV"] ?? "/tmp/jmirror-test-server/server.env"
+        try ServerAccount.run(["/usr/bin/python3", script, "--env", env, "--user", user, "--count", "\(count)",
+                               "--big-share", "\(bigShare)", "--folders", folders])
+    }
+
     @discardableResult
     public static func run(_ args: [String]) throws -> String {
         let p = Process()
