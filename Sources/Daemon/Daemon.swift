@@ -92,8 +92,8 @@ public actor Daemon {
         let finished = Task {
             for r in running { await r.task.value }
         }
-        let deadline = Date().addingTimeInterval(grace)
-        while Date() < deadline {
+        let deadline = ContinuousClock.now + .seconds(grace)  // a duration: the wall clock may be stepped meanwhile
+        while ContinuousClock.now < deadline {
             if await isDone(running) { break }
             try? await Task.sleep(nanoseconds: 50_000_000)
         }

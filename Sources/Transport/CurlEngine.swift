@@ -55,7 +55,12 @@ final class CurlEngine: @unchecked Sendable {
     }
 
     func cancel(_ transfer: Transfer) {
-        lock.withLock { pendingCancels.append(transfer) }
+        lock.withLock {
+            // A cancel can come before its submit (a task cancelled on its way in): it is kept on
+            // the transfer, so that the submit that follows is cancelled too, not run to its end.
+            transfer.cancelRequested = true
+            pendingCancels.append(transfer)
+        }
         wake()
     }
 
@@ -74,11 +79,15 @@ final class CurlEngine: @unchecked Sendable {
         var waitFD = curl_waitfd(fd: wakeRead, events: Int16(CURL_WAIT_POLLIN), revents: 0)
         while true {
             drainWakeups()
-            let (adds, cancels) = lock.withLock { () -> ([Transfer], [Transfer]) in
+            let (adds, cancels) = lock.withLock { () -> ([(Transfer, Bool)], [Transfer]) in
                 defer { pendingAdds.removeAll(); pendingCancels.removeAll() }
-                return (pendingAdds, pendingCancels)
+                return (pendingAdds.map { ($0, $0.cancelRequested) }, pendingCancels)
             }
-            for t in adds {
+            for (t, cancelled) in adds {
+                if cancelled {
+                    t.cancel()
+                    continue
+                }
                 active[t.easy] = t
                 curl_multi_add_handle(multi, t.easy)
             }

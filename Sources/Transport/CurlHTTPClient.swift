@@ -89,6 +89,9 @@ public final class CurlHTTPClient: HTTPTransport {
     }
 
     private func performOnce(_ request: HTTPRequest, sink: ResponseSink) async throws -> HTTPResponse {
+        // A task cancelled while it waited for a permit does not start a transfer (a daemon told to
+        // stop must not run its queued downloads one after the other).
+        try Task.checkCancellation()
         let transfer = try Transfer(request: request, sink: sink, options: options)
         let engine: CurlEngine
         if case .stream = sink { engine = .streams } else { engine = .shared }

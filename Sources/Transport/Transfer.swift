@@ -29,6 +29,8 @@ final class Transfer: @unchecked Sendable {
     private var bodyToMemory = true
     private var decidedSink = false
     private(set) var failure: Error?
+    /// Set under the engine's lock only.
+    var cancelRequested = false
 
     init(request: HTTPRequest, sink: ResponseSink, options: TransportOptions) throws {
         guard let easy = curl_easy_init() else {

@@ -49,8 +49,8 @@ final class DaemonProcess {
 
     /// Waits up to `seconds` for the process to end; its exit code, or nil if it still runs.
     func waitExit(_ seconds: Double) async -> Int32? {
-        let end = Date().addingTimeInterval(seconds)
-        while Date() < end {
+        let end = ContinuousClock.now + .seconds(seconds)  // not the wall clock: it can be stepped mid-test
+        while ContinuousClock.now < end {
             var status: Int32 = 0
             if waitpid(pid, &status, WNOHANG) == pid {
                 exitCode = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
@@ -100,8 +100,8 @@ extension Integration {
         init() throws { server = try TestServer.load() }
 
         func waitFor(_ seconds: Double, _ what: String, _ daemon: DaemonProcess, _ condition: () async throws -> Bool) async throws {
-            let end = Date().addingTimeInterval(seconds)
-            while Date() < end {
+            let end = ContinuousClock.now + .seconds(seconds)
+            while ContinuousClock.now < end {
                 if try await condition() { return }
                 try await Task.sleep(nanoseconds: 25_000_000)
             }
@@ -113,9 +113,10 @@ extension Integration {
         /// Seconds from a delivery until its message file is in the mirror's inbox.
         func deliverAndTime(_ account: ServerAccount, _ daemon: DaemonProcess, subject: String, within: Double) async throws -> Double {
             try server.deliver(to: account.user, subject: subject)
-            let delivered = Date()
+            let delivered = ContinuousClock.now
             try await waitFor(within, "\(subject) on disk", daemon) { daemon.inboxHas("main", subject: subject) }
-            return Date().timeIntervalSince(delivered)
+            let d = ContinuousClock.now - delivered
+            return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
         }
 
         @Test("push: deliveries appear within 2 s; a dropped, refused or silently dead connection is reopened and nothing is missed")
@@ -312,10 +313,11 @@ extension Integration {
             try daemon.start()
             try await waitFor(60, "the first sync under way", daemon) { daemon.account("main")?.state == "syncing" }
             try await Task.sleep(nanoseconds: 1_000_000_000)
-            let stopped = Date()
+            let stopped = ContinuousClock.now
             daemon.signal(SIGTERM)
             #expect(await daemon.waitExit(14) == 0, "\(daemon.log.suffix(2000))")
-            let took = Date().timeIntervalSince(stopped)
+            let elapsed = ContinuousClock.now - stopped
+            let took = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             print("SIGTERM mid-sync: exited 0 in \(took) s with \(files()) of 600 messages on disk")
             #expect(took >= 9 && took < 13)  // the running sync was given its 10 s, then stopped
             #expect(files() < 600)
@@ -368,9 +370,9 @@ final class NotifySocket {
     /// Every message received within `seconds`.
     func messages(for seconds: Double) -> [String] {
         var out: [String] = []
-        let end = Date().addingTimeInterval(seconds)
+        let end = ContinuousClock.now + .seconds(seconds)
         var buffer = [UInt8](repeating: 0, count: 4096)
-        while Date() < end {
+        while ContinuousClock.now < end {
             let n = recv(fd, &buffer, buffer.count, 0)
             if n > 0 { out.append(String(decoding: buffer[0..<n], as: UTF8.self)) }
         }

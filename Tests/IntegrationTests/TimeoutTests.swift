@@ -25,6 +25,33 @@ extension Integration {
             #expect(r.err.contains("main") && r.err.lowercased().contains("time"), "\(r.err)")
         }
 
+        @Test("cancelled requests end at once: queued ones never start, running ones stop (what a daemon's SIGTERM relies on)")
+        func cancellation() async throws {
+            let dir = try CLI.scratch("cancel")
+            let (pid, port) = try await misbehaving(["silent"], in: dir)
+            defer { kill(pid, SIGKILL); _ = waitExit(pid) }
+            var options = TransportOptions()
+            options.allowInsecureLoopbackHTTP = true
+            let client = CurlHTTPClient(options: options)  // 8 transfers in flight at most: 20 requests queue
+            let url = URL(string: "http://127.0.0.1:\(port)/")!
+            let tasks = (0..<20).map { _ in
+                Task { try await client.perform(HTTPRequest(url: url), sink: .memory(limit: 1 << 16)) }
+            }
+            try await Task.sleep(nanoseconds: 500_000_000)
+            let started = Date()
+            for t in tasks { t.cancel() }
+            for t in tasks {
+                do {
+                    _ = try await t.value
+                    Issue.record("a request to a silent server finished")
+                } catch {
+                    #expect(error is CancellationError, "\(error)")
+                }
+            }
+            let took = Date().timeIntervalSince(started)
+            #expect(took < 2, "20 cancelled requests took \(took) s to end")
+        }
+
         /// Starts stall_server.py in `mode`; returns its pid and port.
         func misbehaving(_ args: [String], in dir: String) async throws -> (pid_t, String) {
             let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../TestSupport/stall_server.py")

@@ -64,8 +64,8 @@ final class FakeBackend: DaemonBackend, @unchecked Sendable {
 
 /// Polls `condition` every 10 ms for up to `seconds`.
 func eventually(_ seconds: Double = 5, _ condition: () async -> Bool) async -> Bool {
-    let end = Date().addingTimeInterval(seconds)
-    while Date() < end {
+    let end = ContinuousClock.now + .seconds(seconds)  // not the wall clock: it can be stepped mid-test
+    while ContinuousClock.now < end {
         if await condition() { return true }
         try? await Task.sleep(nanoseconds: 10_000_000)
     }
@@ -244,10 +244,10 @@ struct DaemonUnitTests {
         s.push = false
         await daemon.apply([AgentSpec(name: "a", settings: s, fingerprint: "1")], backend: backend)
         #expect(await eventually { await daemon.status().first?.state == "syncing" })
-        let started = Date()
+        let started = ContinuousClock.now
         await daemon.stop(grace: 0.5)
-        let took = Date().timeIntervalSince(started)
-        #expect(took >= 0.5 && took < 5)
+        let took = ContinuousClock.now - started
+        #expect(took >= .milliseconds(450) && took < .seconds(5))
     }
 
     @Test("syncs share the gate; a prune waits for them and runs alone")
