@@ -174,15 +174,20 @@ public enum VCardWriter {
         return out.text
     }
 
-    /// A legacy `ContactGroup` as a vCard 4.0 group; `memberUIDs` are the uids of its contacts.
+    /// A legacy `ContactGroup` in the form Cyrus itself stores and CardDAV serves groups (Apple's
+    /// vCard 3.0 group: `X-ADDRESSBOOKSERVER-KIND`, members as `urn:uuid:` + uid). Cyrus gives no
+    /// blob for a group, so this conversion is the file; `memberUIDs` are the uids of its contacts.
+    /// Members that are not `urn:uuid:` references (a bare address) never reach JMAP and are lost.
     public static func legacyGroup(_ g: JSONValue, memberUIDs: [String]) -> String {
+        let name = ContentLines.text(g["name"]?.stringValue ?? "")
         var out = ContentLines()
         out.begin("VCARD")
-        out.add("VERSION", "4.0")
+        out.add("VERSION", "3.0")
         if let uid = g["uid"]?.stringValue { out.add("UID", uid) }
-        out.add("KIND", "group")
-        out.add("FN", ContentLines.text(g["name"]?.stringValue ?? ""))
-        for uid in memberUIDs.sorted() { out.add("MEMBER", memberURI(uid)) }
+        out.add("N", name + ";;;;")
+        out.add("FN", name)
+        out.add("X-ADDRESSBOOKSERVER-KIND", "group")
+        for uid in memberUIDs.sorted() { out.add("X-ADDRESSBOOKSERVER-MEMBER", "urn:uuid:" + uid) }
         out.end("VCARD")
         return out.text
     }

@@ -139,6 +139,11 @@ public final class Catalog: Sendable {
         registerDovecotLayout(&m)
         registerReplaySettled(&m)
         registerRuns(&m)
+        m.registerMigration("v12: contact groups in Cyrus's own vCard 3.0 form") { db in
+            try db.execute(sql: """
+                INSERT OR IGNORE INTO dirty_view(account, view) SELECT DISTINCT account, 'contacts' FROM item WHERE type = 'ContactGroup'
+                """)
+        }
         return m
     }
 

@@ -164,13 +164,21 @@ extension Integration {
             let cards = try Self.vcards()
             let account = try await ServerAccount.fresh(server)
             let accepted = try await putCards(cards, into: account)
+            // What the issue asks the corpus to hold, among the cards the server took: groups,
+            // photos and non-ASCII names.
+            let taken = cards.filter { accepted[$0.uid] == $0.name }.map(\.text)
+            #expect(taken.filter { $0.contains("X-ADDRESSBOOKSERVER-KIND:group") || $0.contains("KIND:group") }.count >= 2)
+            #expect(taken.filter { $0.contains("\nPHOTO") }.count >= 5)
+            #expect(taken.filter { card in
+                card.split(whereSeparator: \.isNewline).contains { $0.hasPrefix("FN:") && $0.unicodeScalars.contains { !$0.isASCII } }
+            }.count >= 4)
             let mirror = try TestMirror()
             let summary = try await mirror.sync(account)
             #expect(summary.failed.isEmpty, "\(summary.failed)")
             let root = mirror.dir + "/\(mirror.name)/contacts"
             let mirrored = pimFiles(root)
             #expect(mirrored.count == accepted.count, "\(mirrored)")
-            var equal = 0
+            var equal = 0, jmapCannotSay: [String] = []
             for (uid, name) in accepted.sorted(by: { $0.key < $1.key }) {
                 let wanted = MaildirNames.component(uid, suffix: ".vcf")
                 guard let rel = mirrored.first(where: { ($0 as NSString).lastPathComponent == wanted }) else {
@@ -186,10 +194,20 @@ extension Integration {
                 let davFile = mirror.dir + "/" + name + ".dav.vcf"
                 try dav.body.write(to: URL(fileURLWithPath: davFile))
                 let r = try pimCheck(["compare", root + "/" + rel, davFile])
-                if r.status == 0 { equal += 1 } else { Issue.record("\(name): \(r.output)") }
+                let differences = r.output.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+                if r.status == 0 {
+                    equal += 1
+                } else if differences.allSatisfy({ $0.hasPrefix("only in dav: ('MEMBER', '") && !$0.contains("'urn:uuid:") }) {
+                    // A group member that is not a `urn:uuid:` reference (Apple: a bare address)
+                    // is not in Cyrus's ContactGroup JSON, and Cyrus gives no blob for a group.
+                    jmapCannotSay.append(name)
+                } else {
+                    Issue.record("\(name): \(r.output)")
+                }
             }
-            print("corpus: mirrored cards equal to CardDAV: \(equal)/\(accepted.count)")
-            #expect(equal == accepted.count)
+            print("corpus: mirrored cards equal to CardDAV: \(equal)/\(accepted.count); differing only in what the JMAP data cannot say: \(jmapCannotSay)")
+            #expect(equal + jmapCannotSay.count == accepted.count)
+            #expect(jmapCannotSay == ["apple-ccs-vcardput-17-0"])
         }
 
         @Test("replay of the real-world events and cards to another Cyrus: carried or refused with the server's reason, nothing sent, a rerun does nothing")

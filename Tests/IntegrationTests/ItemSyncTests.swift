@@ -77,7 +77,7 @@ extension Integration {
             let card = read(root + "/contacts/Default/contact-1.vcf")
             #expect(card.contains("FN:Ada Lovelace") && card.contains("ada@example.com"))
             let group = read(root + "/contacts/Default/group-1.vcf")
-            #expect(group.contains("KIND:group") && group.contains("MEMBER:contact-1") && group.contains("VERSION:4.0"))
+            #expect(group.contains("X-ADDRESSBOOKSERVER-KIND:group") && group.contains("X-ADDRESSBOOKSERVER-MEMBER:urn:uuid:contact-1") && group.contains("VERSION:3.0"))
             let calendars = try FileManager.default.contentsOfDirectory(atPath: root + "/calendars")
             let calendar = try #require(calendars.first)
             let ics = read(root + "/calendars/\(calendar)/event-1.ics")
@@ -282,5 +282,23 @@ extension Integration.ItemSyncTests {
         #expect(FileManager.default.contents(atPath: root + "/" + rel) != exact)
         _ = try await mirror.sync(account)
         #expect(FileManager.default.contents(atPath: root + "/" + rel) == exact)
+    }
+
+    @Test("a contact group written by 0.6 (vCard 4.0) is rewritten in Cyrus's own form by the next sync")
+    func groupFilesUpgraded() async throws {
+        let account = try await ServerAccount.fresh(server)
+        try await account.pimSet("ContactGroup/set", ["create": ["g": ["uid": "group-old", "name": "Alte Freunde", "contactIds": []]]])
+        let mirror = try TestMirror()
+        _ = try await mirror.sync(account)
+        let file = mirror.dir + "/\(mirror.name)/contacts/Default/group-old.vcf"
+        let exact = try #require(FileManager.default.contents(atPath: file))
+        #expect(read(file).contains("X-ADDRESSBOOKSERVER-KIND:group"))
+        try Data("BEGIN:VCARD\r\nVERSION:4.0\r\nUID:group-old\r\nKIND:group\r\nFN:Alte Freunde\r\nEND:VCARD\r\n".utf8)
+            .write(to: URL(fileURLWithPath: file))
+        try await DatabaseQueue(path: mirror.dir + "/.jmirror/catalog.sqlite").write { db in
+            try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier LIKE 'v12%'")
+        }
+        _ = try await mirror.sync(account)
+        #expect(FileManager.default.contents(atPath: file) == exact)
     }
 }

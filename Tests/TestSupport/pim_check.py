@@ -156,10 +156,15 @@ def normal_ics(path):
     return {event_key(ev): normal_event(ev) for ev in cal.walk("VEVENT")}
 
 
+APPLE_GROUP = {"X-ADDRESSBOOKSERVER-KIND": "KIND", "X-ADDRESSBOOKSERVER-MEMBER": "MEMBER"}
+
+
 def normal_vcf(path):
     card = vobject.readOne(open(path, encoding="utf-8").read())
     out = []
     for name, lines in card.contents.items():
+        # Apple's vCard 3.0 group properties are vCard 4.0's KIND and MEMBER: compared, not skipped.
+        name = APPLE_GROUP.get(name.upper(), name)
         if name.upper() in ("VERSION", "PRODID", "REV") or name.upper().startswith("X-"):
             continue
         for line in lines:
