@@ -319,16 +319,24 @@ public actor JMAPClient {
         guard stat(path, &st) == 0 else {
             throw JMAPError.transport(url: path, underlying: "\(path): \(String(cString: strerror(errno)))", retryable: false)
         }
+        return try await upload(accountId: accountId, body: .file(path: path, contentType: type), size: Int(st.st_size), type: type)
+    }
+
+    /// Uploads bytes held in memory (a contact's photo), as `upload(accountId:file:type:)`.
+    public func upload(accountId: String, data: Data, type: String) async throws -> UploadedBlob {
+        try await upload(accountId: accountId, body: .data(data, contentType: type), size: data.count, type: type)
+    }
+
+    private func upload(accountId: String, body: RequestBody, size: Int, type: String) async throws -> UploadedBlob {
         let limits = session.coreLimits
-        guard Int(st.st_size) <= limits.maxSizeUpload else {
-            throw JMAPError.limitExceeded(limit: "maxSizeUpload", value: Int(st.st_size), maximum: limits.maxSizeUpload)
+        guard size <= limits.maxSizeUpload else {
+            throw JMAPError.limitExceeded(limit: "maxSizeUpload", value: size, maximum: limits.maxSizeUpload)
         }
         guard let url = session.uploadURL(accountId: accountId) else {
             throw JMAPError.invalidResponse(context: "Session", reason: "uploadUrl does not expand to a URL")
         }
         let request = HTTPRequest(method: "POST", url: url, headers: [("Accept", "application/json")],
-                                  body: .file(path: path, contentType: type), credentials: credentials,
-                                  expectedBytes: Int(st.st_size))
+                                  body: body, credentials: credentials, expectedBytes: size)
         let transport = self.transport
         let response = try await uploadLimiter.withPermit {
             try await JMAPClient.perform(transport, request, sink: .memory(limit: 1 << 20))
@@ -338,7 +346,7 @@ public actor JMAPClient {
             throw JMAPError.invalidResponse(context: "upload to \(url.absoluteString)", reason: "no blobId in the answer")
         }
         return UploadedBlob(accountId: json["accountId"]?.stringValue ?? accountId, blobId: blobId,
-                            type: json["type"]?.stringValue ?? type, size: json["size"]?.intValue ?? Int(st.st_size))
+                            type: json["type"]?.stringValue ?? type, size: json["size"]?.intValue ?? size)
     }
 
     /// The SHA-256 and size of blobs as the server reports them (RFC 9404 `digest:sha-256`, base64,

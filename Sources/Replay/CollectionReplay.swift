@@ -36,6 +36,16 @@ struct CollectionReplay {
         var collections: [String]
         /// Translated from the other dialect: compared by the properties it has.
         var translated: Bool
+        /// A vendor contact's photo: the server-set `avatar` is not sent as it is, but the photo
+        /// is taken from the source's own vCard, uploaded and set. `.absent` for a contact without
+        /// one (then the target's is taken away); nil where photos are not carried.
+        var photo: Photo?
+    }
+
+    enum Photo: Equatable {
+        case absent
+        /// The stored vCard holding it, and the photo's size in bytes.
+        case inVCard(sha256: String, size: Int)
     }
 
     var shape: Shape {
@@ -61,7 +71,7 @@ struct CollectionReplay {
     func sourceItems(_ report: inout KindReport) -> [Item]? {
         let shape = self.shape
         var out: [Item] = []
-        func add(_ type: String, _ row: VersionRow, _ json: [String: JSONValue], translated: Bool, field: String?) {
+        func add(_ type: String, _ row: VersionRow, _ json: [String: JSONValue], translated: Bool, field: String?, photo: Photo? = nil) {
             guard let uid = json["uid"]?.stringValue else {
                 report.refused.append(Refusal(kind: kind.rawValue, item: row.id, reason: "it has no UID to match it by"))
                 return
@@ -70,14 +80,18 @@ struct CollectionReplay {
             var body = json.filter { !shape.serverSet.contains($0.key) }
             body["uid"] = .string(uid)
             out.append(Item(type: type, sourceId: row.id, uid: Self.matchKey(json, uid: uid), body: body, collections: collections,
-                            translated: translated))
+                            translated: translated, photo: photo))
         }
         switch kind {
         case .contacts:
             let sourceIETF = items.state.items["ContactCard"] != nil
             let targetIETF = support.dialect == .ietf
             if sourceIETF == targetIETF {
-                for type in shape.itemTypes { for s in items.source(type) { add(type, s.row, s.json, translated: false, field: shape.collectionField) } }
+                for type in shape.itemTypes {
+                    for s in items.source(type) {
+                        add(type, s.row, s.json, translated: false, field: shape.collectionField, photo: targetIETF || type != "Contact" ? nil : photo(s.row, s.json))
+                    }
+                }
             } else if targetIETF {
                 let contacts = items.source("Contact")
                 let uidOf = Dictionary(contacts.compactMap { c in c.json["uid"]?.stringValue.map { (c.row.id, $0) } }, uniquingKeysWith: { a, _ in a })
@@ -144,7 +158,7 @@ struct CollectionReplay {
         for type in shape.itemTypes { settled[type] = try items.catalog.settled(target: items.target.journalKey, kind: type) }
         for s in sources {
             if let existing = targetByUid[s.type]?[s.uid] {
-                if same(existing.json, s, shape: shape, sourceUid: sourceUid, targetByUid: targetByUid)
+                if same(existing.json, s, shape: shape, sourceUid: sourceUid, targetByUid: targetByUid) && Self.samePhoto(existing.json, s)
                     || settled[s.type]?[s.uid] == Self.fingerprint(s, existing.json) {
                     report.present += 1
                     continue
@@ -193,6 +207,26 @@ struct CollectionReplay {
             }
         }
         report.verified = verified
+    }
+
+    /// A vendor contact's photo, read from its stored vCard: Cyrus reports as `avatar` only some
+    /// of the photos its vCards hold (not Apple's `PHOTO;BASE64:`), so the vCard decides. Unknown
+    /// (nil) when the vCard is not stored, or when `avatar` names a photo the vCard only links to.
+    func photo(_ row: VersionRow, _ json: [String: JSONValue]) -> Photo? {
+        guard let blobId = json["blobId"]?.stringValue, let sha = row.blobs[blobId],
+              let card = FileManager.default.contents(atPath: items.objects.path(sha)) else { return nil }
+        if let photo = VCardPhoto.inline(in: card) { return .inVCard(sha256: sha, size: photo.bytes.count) }
+        return (json["avatar"]?.isNull ?? true) ? .absent : nil
+    }
+
+    /// Whether the target's contact has the photo the item says (by size: the target cuts its own
+    /// blob out of its own vCard, so its blob id never equals the source's).
+    static func samePhoto(_ target: [String: JSONValue], _ s: Item) -> Bool {
+        switch s.photo {
+        case nil: return true
+        case .absent?: return target["avatar"]?.isNull ?? true
+        case let .inVCard(_, size)?: return target["avatar"]?["size"]?.intValue == size
+        }
     }
 
     private func inventory(_ shape: Shape) async throws -> [String: [String: (id: String, json: [String: JSONValue])]] {
@@ -303,9 +337,12 @@ struct CollectionReplay {
                         }
                     }
                     patch["uid"] = nil
+                    if p.item.photo == Photo.absent, !((targetByUid[type]?[p.item.uid]?.json["avatar"])?.isNull ?? true) { patch["avatar"] = .null }
+                    if let avatar = try await uploadPhoto(p.item, &report) { patch["avatar"] = avatar }
                     update[id] = .object(patch)
                     uids[id] = p.item.uid
                 } else {
+                    if let avatar = try await uploadPhoto(p.item, &report) { body["avatar"] = avatar }
                     create["i\(n)"] = .object(body)
                     uids["i\(n)"] = p.item.uid
                 }
@@ -330,6 +367,23 @@ struct CollectionReplay {
             }
         }
         return written
+    }
+
+    /// The photo of the item's source vCard, uploaded to the target: the `avatar` to set. A photo
+    /// the target will not take is reported and the contact carried without it.
+    private func uploadPhoto(_ item: Item, _ report: inout KindReport) async throws -> JSONValue? {
+        guard case let .inVCard(sha, _)? = item.photo else { return nil }
+        guard let card = FileManager.default.contents(atPath: items.objects.path(sha)), let photo = VCardPhoto.inline(in: card) else {
+            report.refused.append(Refusal(kind: kind.rawValue, item: item.uid, reason: "its photo is not in the stored vCard; carried without it"))
+            return nil
+        }
+        do {
+            let blob = try await items.target.client.upload(accountId: items.target.accountId, data: photo.bytes, type: photo.type)
+            return ["blobId": .string(blob.blobId), "type": .string(photo.type), "size": .int(Int64(photo.bytes.count))]
+        } catch let e as JMAPError where e.isRefusal {
+            report.refused.append(Refusal(kind: kind.rawValue, item: item.uid, reason: "its photo was refused (\(e)); carried without it"))
+            return nil
+        }
     }
 
     /// A vendor group names its members by contact id: source ids (or, from a translation, UIDs)

@@ -237,6 +237,16 @@ extension Integration {
                 refusedUids.formUnion(refused.compactMap { $0["item"]?.stringValue })
             }
             #expect(r.value["report"]?["kinds"]?.arrayValue?.first { $0["kind"] == "contacts" }?["verified"]?.intValue == cards.count)
+            // Photos travel too, also those Cyrus does not report as `avatar` (Apple's `PHOTO;BASE64:`):
+            // the target reports each as an `avatar` of the photo's size.
+            let carried = Dictionary(try await target.pimList("Contact").compactMap { c in c["uid"]?.stringValue.map { ($0, c) } },
+                                     uniquingKeysWith: { a, _ in a })
+            let accepted = Set(try await source.pimList("Contact").compactMap { $0["uid"]?.stringValue })
+            let photos = try Self.vcards().filter { accepted.contains($0.uid) }.compactMap { card in
+                VCardPhoto.inline(in: Data(card.text.utf8)).map { (card.uid, $0.bytes.count) }
+            }
+            #expect(photos.count >= 5)
+            for (uid, size) in photos { #expect(carried[uid]?["avatar"]?["size"]?.intValue == size, "photo of \(uid)") }
             // A rerun does nothing, also for the few events Cyrus rewrites on every write (an invalid
             // UNTIL made valid, participants of an event the account does not organise): the journal
             // remembers both sides as they were right after the write.

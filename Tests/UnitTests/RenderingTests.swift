@@ -95,6 +95,24 @@ struct RenderingTests {
         #expect(g.contains("X-ADDRESSBOOKSERVER-MEMBER:urn:uuid:plain-uid"))
     }
 
+    @Test("a vCard's inline photo is found in each spelling exporters and servers use; a linked one is not")
+    func inlinePhoto() {
+        let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 1, 2, 3]
+        let b64 = Data(png).base64EncodedString()
+        let cards = [
+            "BEGIN:VCARD\r\nVERSION:3.0\r\nPHOTO;ENCODING=b;TYPE=PNG:\(b64)\r\nEND:VCARD\r\n",
+            "BEGIN:VCARD\r\nVERSION:3.0\r\nPHOTO;BASE64:\r\n  \(b64.prefix(4))\r\n  \(b64.dropFirst(4))\r\nEND:VCARD\r\n",
+            "BEGIN:VCARD\r\nVERSION:3.0\r\nPHOTO;type=BASE64: \(b64)\r\nEND:VCARD\r\n",
+            "BEGIN:VCARD\r\nVERSION:4.0\r\nitem1.PHOTO:data:image/png;base64,\(b64)\r\nEND:VCARD\r\n",
+        ]
+        for card in cards {
+            let photo = VCardPhoto.inline(in: Data(card.utf8))
+            #expect(photo?.bytes == Data(png) && photo?.type == "image/png", "\(card)")
+        }
+        #expect(VCardPhoto.inline(in: Data("BEGIN:VCARD\r\nPHOTO;VALUE=uri:https://example.com/a.jpg\r\nEND:VCARD\r\n".utf8)) == nil)
+        #expect(VCardPhoto.inline(in: Data("BEGIN:VCARD\r\nFN:No Photo\r\nEND:VCARD\r\n".utf8)) == nil)
+    }
+
     @Test("lines fold at 75 octets and never inside a UTF-8 sequence")
     func folding() {
         var out = ContentLines()
