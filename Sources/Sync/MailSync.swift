@@ -325,25 +325,12 @@ public final class MailSync: @unchecked Sendable {
         guard let s0 = try response.result(of: estate)["state"]?.stringValue else {
             throw JMAPError.invalidResponse(context: "Email/get", reason: "no state")
         }
-        var ids = (try response.result(of: q0)["ids"]?.arrayValue ?? []).compactMap(\.stringValue)
-        let total = try response.result(of: q0)["total"]?.intValue
-        while let last = ids.last, ids.count < (total ?? Int.max) {
-            var page = Request(using: [Capability.mail])
-            let q = page.add("Email/query", ["accountId": .string(accountId), "anchor": .string(last), "anchorOffset": 1,
-                                             "limit": .int(Int64(pageSize))])
-            let got: [String]
-            do {
-                got = (try await client.send(page).result(of: q)["ids"]?.arrayValue ?? []).compactMap(\.stringValue)
-            } catch let e as JMAPError where e.methodErrorType == "anchorNotFound" {
-                // The anchor vanished while paging: list again from a fresh state.
-                return try await fullSync()
-            }
-            if got.isEmpty { break }
-            ids += got
-        }
+        var listing = EmailListing(client: client, accountId: accountId, pageSize: pageSize,
+                                   buffer: (try response.result(of: q0)["ids"]?.arrayValue ?? []).compactMap(\.stringValue),
+                                   total: try response.result(of: q0)["total"]?.intValue)
         let catalog = store.catalog
         let localCount = try catalog.emailCount(account: name)
-        if ids.isEmpty && localCount > 0 && !options.force {
+        if listing.buffer.isEmpty && localCount > 0 && !options.force {
             throw SafetyGuardError(account: name, reason: "the server reports an empty account while the mirror holds \(localCount) messages")
         }
         var round = CatalogRound(account: name)
@@ -351,18 +338,19 @@ public final class MailSync: @unchecked Sendable {
         round.upsertMailboxes = mailboxRows
         round.keepOnlyMailboxes = Set(mailboxRows.map(\.id))
         round.states["Mailbox"] = mailboxes["state"]?.stringValue
-        let local = try catalog.emails(account: name)
-        let serverIds = Set(ids)
-        try guardDeletions(destroyed: local.keys.filter { !serverIds.contains($0) }, existing: local, updated: [])
+        let local = localCount > 0 ? try catalog.emails(account: name) : [:]
+        // The ids are listed page by page and fetched as they come, never held all at once: at
+        // 100k messages the whole list was 13 MB of a first sync's peak. They are remembered
+        // only where the mirror holds messages that may have gone from the server.
+        var serverIds: Set<String>? = local.isEmpty ? nil : []
 
         // Metadata and blobs in chunks, each committed, so a large first sync survives a crash.
         setPhase("fetching")
         // 1,000 rather than 2,000: a smaller peak (metadata of two chunks is alive at once), the same speed.
         let chunk = 1000
-        let chunks = stride(from: 0, to: ids.count, by: chunk).map { Array(ids[$0..<min($0 + chunk, ids.count)]) }
-        func metadata(_ index: Int) -> Task<GetResult, Error>? {
-            guard index < chunks.count else { return nil }
-            let part = chunks[index]
+        func metadata(_ part: [String]?) -> Task<GetResult, Error>? {
+            guard let part else { return nil }
+            serverIds?.formUnion(part)
             return Task { [client, accountId] in
                 try await client.get("Email", accountId: accountId, ids: part, properties: MailSync.emailProperties,
                                      using: [Capability.mail])
@@ -370,13 +358,15 @@ public final class MailSync: @unchecked Sendable {
         }
         // Three stages overlap: the next chunk's metadata is asked for, and the previous chunk is
         // committed and rendered, while this chunk's blobs download. Commits stay in order.
-        var pending = metadata(0)
+        var pending: Task<GetResult, Error>?
         var committing: Task<Void, Error>?
+        var index = 0
         do {
-            for index in chunks.indices {
+            pending = metadata(try await listing.next(chunk))
+            while let current = pending {
                 let t0 = Date()
-                guard let got = try await pending?.value else { break }
-                pending = metadata(index + 1)
+                let got = try await current.value
+                pending = metadata(try await listing.next(chunk))
                 var rows: [EmailRow] = []
                 for e in got.list {
                     guard var row = MailSync.emailRow(e) else { continue }
@@ -400,15 +390,22 @@ public final class MailSync: @unchecked Sendable {
                     committing = Task { [self, partRound] in try commit(partRound) }
                 }
                 let timing = "metadata \(Self.ms(t0, t1)), blobs \(Self.ms(t1, t2)), waiting for the previous commit \(Self.ms(t2, t3))"
-                logger.info("\(name): messages \(index * chunk)..<\(index * chunk + chunks[index].count): \(timing)")
+                logger.info("\(name): messages \(index * chunk)..<\(index * chunk + got.list.count): \(timing)")
+                index += 1
             }
             try await committing?.value
+        } catch EmailListing.AnchorLost.anchorLost {
+            _ = try? await committing?.value
+            // The anchor vanished while paging: list again from a fresh state.
+            return try await fullSync()
         } catch {
             _ = try? await committing?.value  // the commit under way finishes before the error goes up
             throw error
         }
-        if chunks.isEmpty { try commit(round) }
-        summary.destroyed += local.keys.filter { !serverIds.contains($0) }.count
+        if index == 0 { try commit(round) }
+        let destroyed = serverIds.map { ids in local.keys.filter { !ids.contains($0) } } ?? []
+        try guardDeletions(destroyed: destroyed, existing: local, updated: [])
+        summary.destroyed += destroyed.count
         round.upsertMailboxes = []
         round.keepOnlyEmails = serverIds
         round.states["Email"] = s0

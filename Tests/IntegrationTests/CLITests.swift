@@ -28,6 +28,20 @@ extension Integration {
                     (try? String(contentsOfFile: dir + "/stdout.err", encoding: .utf8)) ?? "")
         }
 
+        @Test("a first sync lists the account page by page as it fetches (a server paging by 7): every message, once")
+        func pagedListing() async throws {
+            let account = try await ServerAccount.fresh(server)
+            try account.seed(count: 40, bigShare: 0, folders: "INBOX,Lists")
+            let proxy = try FaultProxy(upstream: server.httpBase, maxObjectsInGet: 7)
+            let dir = try scratch()
+            let cfg = writeConfig(in: dir, mirror: dir + "/mirror", account: "main", url: proxy.url.absoluteString + "/jmap/",
+                                  user: account.user, password: account.password)
+            let r = try run(["--config", cfg, "sync"], in: dir)
+            #expect(r.code == 0, "\(r.err)")
+            #expect(try maildirSnapshot(dir + "/mirror/main/mail") == (try await account.expectedMaildir()))
+            #expect(try Catalog(path: dir + "/mirror/.jmirror/catalog.sqlite").emailCount(account: "main") == 40)
+        }
+
         @Test("sync keeps the Session between runs: one HTTP request when nothing changed; a stale one is fetched again")
         func keptSession() async throws {
             let account = try await ServerAccount.fresh(server)

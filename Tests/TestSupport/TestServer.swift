@@ -93,11 +93,12 @@ public final class FaultProxy: @unchecked Sendable {
     private let process: Process
 
     public init(upstream: URL, fail: Int = 0, status: Int = 503, retryAfter: String? = nil, record: String? = nil,
-                hideCapability: String? = nil) throws {
+                hideCapability: String? = nil, maxObjectsInGet: Int? = nil) throws {
         var args = ["--upstream", upstream.absoluteString, "--fail", "\(fail)", "--status", "\(status)"]
         if let retryAfter { args += ["--retry-after", retryAfter] }
         if let record { args += ["--record", record] }
         if let hideCapability { args += ["--hide-capability", hideCapability] }
+        if let maxObjectsInGet { args += ["--max-objects-in-get", "\(maxObjectsInGet)"] }
         (process, port) = try startScript("fault_proxy.py", args)
     }
 

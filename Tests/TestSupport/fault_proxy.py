@@ -2,14 +2,15 @@
 """A tiny fault-injecting HTTP/1.1 proxy for jmirror's tests, put in front of the real test server.
 
   fault_proxy.py --upstream http://127.0.0.1:PORT [--fail N --status S [--retry-after V]] [--record FILE]
-                 [--hide-capability URN]
+                 [--hide-capability URN] [--max-objects-in-get N]
 
 The first N requests get status S (with Retry-After: V when given); every later one is forwarded.
 Prints "PORT <n>" once listening. GET /__stats answers {"requests": count} and is not counted;
 --record appends, for every JMAP method call forwarded, one JSON line [name, sendSchedulingMessages].
 GET /__echo answers {"authorization": …, "acceptEncoding": …} (the request's headers), for checking what a client sends.
 --hide-capability removes URN from the Session's capabilities and every account's (a server
-without that extension, e.g. without blob digests).
+without that extension, e.g. without blob digests). --max-objects-in-get sets the Session's core
+limit to N (a server that pages in small steps).
 """
 import argparse, http.client, json, sys, threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +26,7 @@ def main():
     ap.add_argument("--retry-after")
     ap.add_argument("--record")
     ap.add_argument("--hide-capability")
+    ap.add_argument("--max-objects-in-get", type=int)
     args = ap.parse_args()
     up = urlsplit(args.upstream)
     lock = threading.Lock()
@@ -77,13 +79,16 @@ def main():
             conn.request(self.command, self.path, body=body, headers=headers)
             resp = conn.getresponse()
             data = resp.read()
-            if args.hide_capability and data[:1] == b"{":
+            if (args.hide_capability or args.max_objects_in_get) and data[:1] == b"{":
                 try:
                     doc = json.loads(data)
                     if isinstance(doc, dict) and "capabilities" in doc and "accounts" in doc:
-                        doc["capabilities"].pop(args.hide_capability, None)
-                        for acct in doc["accounts"].values():
-                            acct.get("accountCapabilities", {}).pop(args.hide_capability, None)
+                        if args.hide_capability:
+                            doc["capabilities"].pop(args.hide_capability, None)
+                            for acct in doc["accounts"].values():
+                                acct.get("accountCapabilities", {}).pop(args.hide_capability, None)
+                        if args.max_objects_in_get:
+                            doc["capabilities"]["urn:ietf:params:jmap:core"]["maxObjectsInGet"] = args.max_objects_in_get
                         data = json.dumps(doc).encode()
                 except ValueError:
                     pass
