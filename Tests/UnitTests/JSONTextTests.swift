@@ -18,4 +18,11 @@ struct JSONTextTests {
         #expect(Catalog.decodeSet(Catalog.encodeSet(set)) == set && Catalog.decodeMap(Catalog.encodeMap(map)) == map)
         #expect(Catalog.encodeSet([]) == "[]" && Catalog.encodeMap([:]) == "{}")
     }
+
+    @Test("a stored keyword set reads back as its sorted list, by the plain path and by the decoder")
+    func sortedList() {
+        for words in [[], [""], ["$seen"], ["$flagged", "$seen", "a,b", "x\",\"y"], JSONTextTests.tricky] {
+            #expect(Catalog.decodeSortedList(Catalog.encodeSet(Set(words))) == Set(words).sorted(), "\(words)")
+        }
+    }
 }
