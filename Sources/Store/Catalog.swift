@@ -144,6 +144,12 @@ public final class Catalog: Sendable {
                 INSERT OR IGNORE INTO dirty_view(account, view) SELECT DISTINCT account, 'contacts' FROM item WHERE type = 'ContactGroup'
                 """)
         }
+        m.registerMigration("v13: message counts kept") { db in
+            try db.execute(sql: """
+                CREATE TABLE email_count(account TEXT PRIMARY KEY, n INTEGER NOT NULL);
+                INSERT INTO email_count(account, n) SELECT account, COUNT(*) FROM email GROUP BY account;
+                """)
+        }
         return m
     }
 
@@ -240,7 +246,7 @@ public final class Catalog: Sendable {
     }
 
     public func emailCount(account: String) throws -> Int {
-        try pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM email WHERE account = ?", arguments: [account]) ?? 0 }
+        try pool.read { db in try Int.fetchOne(db, sql: "SELECT n FROM email_count WHERE account = ?", arguments: [account]) ?? 0 }
     }
 
     /// Messages per mailbox, for the safety guard.
@@ -309,7 +315,13 @@ public final class Catalog: Sendable {
             if let keep = round.keepOnlyEmails {
                 destroyEmails += try String.fetchAll(db, sql: "SELECT id FROM email WHERE account = ?", arguments: [a]).filter { !keep.contains($0) }
             }
+            // The account's message count is kept, not counted: COUNT(*) over 100k rows was 6 ms,
+            // twice in every sync, most of what a sync with nothing to do grew by with the account.
+            var added = 0
             for e in round.upsertEmails {
+                if try Int.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM email WHERE account = ? AND id = ?"), arguments: [a, e.id]) == nil {
+                    added += 1
+                }
                 try run("""
                     INSERT OR REPLACE INTO email(account, id, blob_id, sha256, size, received_at, keywords, json)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -325,8 +337,12 @@ public final class Catalog: Sendable {
             for id in destroyEmails {
                 try Catalog.setVersion(db, account: a, type: "Email", id: id, gen: gen, nil)
                 try run("DELETE FROM email WHERE account = ? AND id = ?", [a, id])
+                added -= db.changesCount
                 try run("DELETE FROM membership WHERE account = ? AND email_id = ?", [a, id])
                 try run("INSERT OR IGNORE INTO dirty_email(account, email_id) VALUES (?, ?)", [a, id])
+            }
+            if added != 0 {
+                try run("INSERT INTO email_count(account, n) VALUES (?, ?) ON CONFLICT(account) DO UPDATE SET n = n + excluded.n", [a, added])
             }
             try applyItems(round, db, gen: gen)
             for (type, state) in round.states {

@@ -114,6 +114,29 @@ struct VersionedRowsTests {
         try c.pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM version") ?? 0 }
     }
 
+    @Test("the kept message count follows new, changed, deleted and unlisted messages, per account")
+    func keptCount() throws {
+        let c = try catalog()
+        func counted(_ a: String) throws -> Int {
+            try c.pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM email WHERE account = ?", arguments: [a]) ?? 0 }
+        }
+        var round = CatalogRound(account: "a")
+        round.upsertEmails = (0..<50).map { email("e\($0)") }
+        try c.apply(round)
+        var other = CatalogRound(account: "b")
+        other.upsertEmails = (0..<7).map { email("e\($0)") }
+        try c.apply(other)
+        round.upsertEmails = (40..<60).map { email("e\($0)", keywords: ["$seen"]) }  // 10 changed, 10 new
+        round.destroyEmails = ["e1", "e2", "nonexistent"]
+        try c.apply(round)
+        #expect(try c.emailCount(account: "a") == 58 && c.emailCount(account: "a") == counted("a"))
+        var listing = CatalogRound(account: "a")
+        listing.keepOnlyEmails = Set((0..<30).map { "e\($0)" })
+        try c.apply(listing)
+        #expect(try c.emailCount(account: "a") == counted("a") && c.emailCount(account: "a") == 28)
+        #expect(try c.emailCount(account: "b") == 7 && c.emailCount(account: "none") == 0)
+    }
+
     @Test("a snapshot costs one row; a change costs one or two rows; old snapshots keep their state")
     func costAndState() throws {
         let c = try catalog()
