@@ -85,6 +85,10 @@ public final class Catalog: Sendable {
         for extra in ["-wal", "-shm"] { chmod(path + extra, 0o600) }
         var config = Configuration()
         config.busyMode = .timeout(10)
+        // 512 KB of page cache per connection instead of SQLite's 2 MB: the pool's connections
+        // held 6.5 MB of a 100k-message first sync's peak (heaptrack); the kernel caches the file
+        // anyway. Same run: peak 64.8 → 59.5 MB, first sync 83.8 s against 82.3 s.
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA cache_size = -512") }
         pool = try DatabasePool(path: path, configuration: config)
         try Catalog.migrator.migrate(pool)
     }
