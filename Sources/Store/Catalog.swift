@@ -231,15 +231,6 @@ public final class Catalog: Sendable {
         }
     }
 
-    /// `encodeSet`'s text back as its sorted list; plain keywords without a JSON decoder (one per
-    /// row was most of a 100k walk).
-    static func decodeSortedList(_ s: String) -> [String] {
-        guard !s.contains("\\") else { return decodeSet(s).sorted() }
-        let inner = s.dropFirst(2).dropLast(2)  // ["…"] : a quote can only be there escaped
-        guard s.count > 2 else { return [] }
-        return inner.components(separatedBy: "\",\"")
-    }
-
     private func memberships(_ db: Database, account: String, ids: [String]?) throws -> [String: Set<String>] {
         var out: [String: Set<String>] = [:]
         var rows: [Row] = []
@@ -497,6 +488,17 @@ public final class Catalog: Sendable {
     }
 
     static func decodeSet(_ s: String) -> Set<String> {
-        Set((try? JSONDecoder().decode([String].self, from: Data(s.utf8))) ?? [])
+        Set(decodeSortedList(s))
+    }
+
+    /// `encodeSet`'s text back as its sorted list. Plain words are split without a JSON decoder
+    /// (one decoder per row was most of a walk over 100k messages); anything escaped goes through one.
+    static func decodeSortedList(_ s: String) -> [String] {
+        if s == "[]" { return [] }
+        guard s.hasPrefix("[\""), s.hasSuffix("\"]"), s.count >= 4, !s.contains("\\") else {
+            return (try? JSONDecoder().decode([String].self, from: Data(s.utf8))) ?? []
+        }
+        // ["a","b"]: without escapes a quote only ever delimits.
+        return s.dropFirst(2).dropLast(2).components(separatedBy: "\",\"")
     }
 }
