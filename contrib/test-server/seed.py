@@ -45,33 +45,48 @@ class Appender(threading.Thread):
     def __init__(self, e, user, folder):
         super().__init__(daemon=True)
         self.folder, self.queue, self.error = folder, queue.Queue(maxsize=4), None
-        self.c = imaplib.IMAP4("127.0.0.1", int(e["JMIRROR_TEST_IMAP_PORT"]))
+        self.e, self.user = e, user
+        self.connect()
+
+    def connect(self):
+        self.c = imaplib.IMAP4("127.0.0.1", int(self.e["JMIRROR_TEST_IMAP_PORT"]))
         self.c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.c.login(user, e.get("JMIRROR_TEST_PASSWORD_PREFIX", "secret-") + user)
+        self.c.login(self.user, self.e.get("JMIRROR_TEST_PASSWORD_PREFIX", "secret-") + self.user)
+
+    def append(self, tag, batch):
+        parts = [tag + b" APPEND " + imap_quote(self.folder)]
+        for flags, data in batch:
+            parts.append(b" (%s) {%d+}\r\n" % (flags.encode(), len(data)))
+            parts.append(data)
+        parts.append(b"\r\n")
+        self.c.send(b"".join(parts))
+        while True:
+            line = self.c.readline()
+            if not line:
+                return "connection closed"
+            if line.startswith(tag + b" "):
+                return None if line.startswith(tag + b" OK") else line.decode(errors="replace").strip()
 
     def run(self):
         n = 0
         while (batch := self.queue.get()) is not None:
             if self.error:
                 continue
-            n += 1
-            tag = b"S%d" % n
-            parts = [tag + b" APPEND " + imap_quote(self.folder)]
-            for flags, data in batch:
-                parts.append(b" (%s) {%d+}\r\n" % (flags.encode(), len(data)))
-                parts.append(data)
-            parts.append(b"\r\n")
-            self.c.send(b"".join(parts))
-            while True:
-                line = self.c.readline()
-                if not line:
-                    self.error = "connection closed"
+            # Cyrus 3.10 sometimes answers "NO System I/O error" when several connections append
+            # for one user at once. A MULTIAPPEND is all or nothing (RFC 3502), so it is sent again,
+            # on a new connection: after a refusal the server reads the rest of the literals as commands.
+            for attempt in range(5):
+                n += 1
+                self.error = self.append(b"S%d" % n, batch)
+                if not self.error:
                     break
-                if line.startswith(tag + b" "):
-                    if not line.startswith(tag + b" OK"):
-                        self.error = line.decode(errors="replace").strip()
-                    break
-        self.c.logout()
+                self.c.shutdown()
+                time.sleep(0.2 * (attempt + 1))
+                self.connect()
+        try:
+            self.c.logout()
+        except imaplib.IMAP4.error:
+            pass
 
 
 def imap_quote(name):
