@@ -16,6 +16,7 @@ public indirect enum Query: Equatable, Sendable {
     case received(from: Date?, to: Date?)
     case size(min: Int64?, max: Int64?)
     case account(String)
+    case thread(String)
     case hasAttachment
     case deleted(Bool)
     case and([Query])
@@ -154,7 +155,10 @@ struct QueryParser {
         case "body": return textTerm("body", value, phrase: quoted)
         case "attachment": return textTerm("attachment", value, phrase: quoted)
         case "title", "name": return textTerm("title", value, phrase: quoted)
-        case "in", "folder":
+        // A part's type (`mime:application/pdf`, `mime:image`), kept among the other words.
+        case "mime": return textTerm("other", value, phrase: true)
+        case "thread": return .thread(value)
+        case "in", "folder", "path", "maildir":
             if value.hasSuffix("/*") { return .folder(String(value.dropLast(2)), children: true) }
             return .folder(value, children: false)
         case "is":
@@ -188,8 +192,8 @@ struct QueryParser {
         case "older": return .received(from: nil, to: now.addingTimeInterval(-(try age(value, word: t.text))))
         case "size": return try size(value, word: t.text)
         default:
-            throw QueryError(word: t.text, reason: "unknown field \(field): (known: from, to, subject, body, attachment, in, folder, is, "
-                + "keyword, has, date, after, before, newer, older, size, account, deleted; name and title for contacts and events)")
+            throw QueryError(word: t.text, reason: "unknown field \(field): (known: from, to, subject, body, attachment, mime, in, folder, "
+                + "path, is, keyword, has, thread, date, after, before, newer, older, size, account, deleted; name and title for contacts and events)")
         }
     }
 
@@ -200,11 +204,15 @@ struct QueryParser {
         return .text(column: column, words: value, phrase: phrase, prefix: false)
     }
 
-    /// `2024`, `2024-03`, `2024-03-05`: the whole year, month or day, local time.
+    /// `2024`, `2024-03`, `2024-03-05`: the whole year, month or day, local time; also the words
+    /// notmuch and mu users type (`today`, `yesterday`, `this-week`, `last-month`, `june`, `now`)
+    /// and an age (`7d`: from seven days ago until now).
     func datePeriod(_ text: String, word: String) throws -> Range<Date> {
+        if let natural = try naturalPeriod(text.lowercased(), word: word) { return natural }
         let parts = text.split(separator: "-", omittingEmptySubsequences: false).map { Int($0) }
         guard (1...3).contains(parts.count), parts.allSatisfy({ $0 != nil }), let year = parts[0], (1000...9999).contains(year) else {
-            throw QueryError(word: word, reason: "a date is written 2024, 2024-03 or 2024-03-05")
+            throw QueryError(word: word, reason: "a date is written 2024, 2024-03, 2024-03-05, today, yesterday, "
+                + "this-week, last-month, this-year, june or 7d")
         }
         var c = DateComponents(year: year, month: parts.count > 1 ? parts[1] : 1, day: parts.count > 2 ? parts[2] : 1)
         guard (1...12).contains(c.month ?? 0), (1...31).contains(c.day ?? 0), let start = calendar.date(from: c) else {
@@ -228,6 +236,42 @@ struct QueryParser {
         }
         let a = String(text[..<dots.lowerBound]), b = String(text[dots.upperBound...])
         return (a.isEmpty ? nil : try datePeriod(a, word: word).lowerBound, b.isEmpty ? nil : try datePeriod(b, word: word).upperBound)
+    }
+
+    private static let months = ["january", "february", "march", "april", "may", "june", "july", "august", "september",
+                                 "october", "november", "december"]
+
+    func naturalPeriod(_ text: String, word: String) throws -> Range<Date>? {
+        let words = text.split(whereSeparator: { $0 == "-" || $0 == " " || $0 == "_" }).joined(separator: " ")
+        func period(_ unit: Calendar.Component, back: Int) throws -> Range<Date> {
+            guard let current = calendar.dateInterval(of: unit, for: now),
+                  let start = calendar.date(byAdding: unit, value: -back, to: current.start),
+                  let end = calendar.date(byAdding: unit, value: 1, to: start) else { throw QueryError(word: word, reason: "no such date") }
+            return start..<end
+        }
+        switch words {
+        case "now": return now..<now.addingTimeInterval(1)
+        case "today": return try period(.day, back: 0)
+        case "yesterday": return try period(.day, back: 1)
+        case "this week", "thisweek": return try period(.weekOfYear, back: 0)
+        case "last week", "lastweek": return try period(.weekOfYear, back: 1)
+        case "this month", "thismonth": return try period(.month, back: 0)
+        case "last month", "lastmonth": return try period(.month, back: 1)
+        case "this year", "thisyear": return try period(.year, back: 0)
+        case "last year", "lastyear": return try period(.year, back: 1)
+        default: break
+        }
+        // A month by name (or its first three letters): that month of this year.
+        if words.count >= 3, let m = Self.months.firstIndex(where: { $0 == words || (words.count == 3 && $0.hasPrefix(words)) }) {
+            let year = calendar.component(.year, from: now)
+            guard let start = calendar.date(from: DateComponents(year: year, month: m + 1, day: 1)),
+                  let end = calendar.date(byAdding: .month, value: 1, to: start) else { throw QueryError(word: word, reason: "no such date") }
+            return start..<end
+        }
+        if let last = words.last, "hdwmy".contains(last), Double(words.dropLast()) != nil {
+            return now.addingTimeInterval(-(try age(words, word: word)))..<now
+        }
+        return nil
     }
 
     /// `7d`, `2w`, `3m`, `1y`, `12h`.

@@ -1,5 +1,7 @@
 import Foundation
 import GRDB
+import JMAP
+import Store
 
 /// Something the user must change (exit 64): no index yet, an unknown id, a malformed query.
 public struct SearchError: Error, CustomStringConvertible, Sendable {
@@ -43,7 +45,42 @@ extension SearchIndex {
         try search(query, options: options, extra: nil)
     }
 
+    /// The messages one snapshot of `account` held, with the folders and keywords they had in it:
+    /// `in:` and `is:` ask about that moment, not about today. Messages deleted since are marked so.
+    public func search(_ query: Query, snapshotOf account: String, generation: Int64, catalog: Catalog,
+                       options: SearchOptions = SearchOptions()) throws -> [SearchHit] {
+        let mailboxes = try catalog.versions(account: account, generation: generation, types: ["Mailbox"]).map { v in
+            let json = try? JSONValue.decode(v.json)
+            return MailboxRow(id: v.id, parentId: json?["parentId"]?.stringValue, name: json?["name"]?.stringValue ?? v.id, role: nil, json: v.json)
+        }
+        let paths = Self.folderPaths(mailboxes)
+        var options = options
+        options.history = true
+        options.accounts = []
+        return try db.inDatabase { db in
+            // A temporary table of this connection: the snapshot's facts stand in for today's.
+            try db.execute(sql: "CREATE TEMP TABLE IF NOT EXISTS snap(email_id TEXT PRIMARY KEY, keywords TEXT NOT NULL, folders TEXT NOT NULL)")
+            defer { try? db.execute(sql: "DROP TABLE temp.snap") }
+            let insert = try db.makeStatement(sql: "INSERT OR REPLACE INTO temp.snap VALUES (?, ?, ?)")
+            try catalog.forEachEmailVersion(account: account, generation: generation) { id, keywords, mailboxIds in
+                let facts = IndexedFacts(sha256: "", received: nil, size: 0, keywords: keywords, folders: mailboxIds.compactMap { paths[$0] }.sorted())
+                try insert.execute(arguments: [id, facts.keywordText, facts.folderText])
+            }
+            let source = """
+                (SELECT doc.id, doc.account, doc.email_id, doc.sha256, doc.thread_id, doc.received, doc.size, s.keywords, s.folders,
+                    doc.subject, doc.sender, doc.has_attachment, doc.deleted FROM doc JOIN temp.snap s ON s.email_id = doc.email_id
+                 WHERE doc.account = ?) d
+                """
+            return try search(db, query, options: options, from: (source, [account]), extra: nil)
+        }
+    }
+
     func search(_ query: Query, options: SearchOptions, extra: (String, [DatabaseValueConvertible?])?) throws -> [SearchHit] {
+        try db.read { db in try search(db, query, options: options, from: ("doc d", []), extra: extra) }
+    }
+
+    private func search(_ db: Database, _ query: Query, options: SearchOptions, from: (String, [DatabaseValueConvertible?]),
+                        extra: (String, [DatabaseValueConvertible?])?) throws -> [SearchHit] {
         var (condition, arguments) = Self.sql(query)
         if let extra {
             condition = "(\(condition)) AND \(extra.0)"
@@ -64,10 +101,9 @@ extension SearchIndex {
                 arguments.append(ranked)
             }
         }
-        var sql = "SELECT * FROM doc d WHERE \(condition) ORDER BY \(order)"
+        var sql = "SELECT * FROM \(from.0) WHERE \(condition) ORDER BY \(order)"
         if let limit = options.limit { sql += " LIMIT \(max(0, limit))" }
-        return try db.read { db in
-            try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { r in
+        return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(from.1 + arguments)).map { r in
                 let keywords: String = r["keywords"]
                 let folders: String = r["folders"]
                 return SearchHit(account: r["account"], id: r["email_id"], threadId: r["thread_id"],
@@ -75,7 +111,6 @@ extension SearchIndex {
                                  subject: r["subject"], folders: folders.split(separator: "\n").map(String.init),
                                  keywords: keywords.split(separator: " ").map(String.init), size: r["size"], sha256: r["sha256"],
                                  deleted: (r["deleted"] as Int) != 0)
-            }
         }
     }
 
@@ -112,6 +147,7 @@ extension SearchIndex {
             if let max { parts.append("d.size <= ?"); args.append(max) }
             return (parts.isEmpty ? "1" : parts.joined(separator: " AND "), args)
         case let .account(a): return ("d.account = ?", [a])
+        case let .thread(t): return ("d.thread_id = ?", [t])
         case .hasAttachment: return ("d.has_attachment = 1", [])
         case let .deleted(d): return ("d.deleted = ?", [d ? 1 : 0])
         case let .and(parts), let .or(parts):

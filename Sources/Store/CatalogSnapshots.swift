@@ -79,8 +79,10 @@ extension Catalog {
             // A cursor, not fetchAll: every row is not held twice at the peak.
             let rows = try Row.fetchCursor(db, sql: """
                 SELECT type, id, json, sha256, size, keywords, mailbox_ids, received_at, blobs FROM version
-                WHERE account = ? AND gen_from <= ? AND (gen_to IS NULL OR gen_to > ?) \(skipping == nil ? "" : "AND type <> ?") ORDER BY type, id
-                """, arguments: StatementArguments([account, g, g] as [any DatabaseValueConvertible] + (skipping.map { [$0] } ?? [])))
+                WHERE account = ? AND gen_from <= ? AND (gen_to IS NULL OR gen_to > ?) \(skipping == nil ? "" : "AND type <> ?")
+                \(types.map { "AND type IN (\($0.map { _ in "?" }.joined(separator: ",")))" } ?? "") ORDER BY type, id
+                """, arguments: StatementArguments([account, g, g] as [any DatabaseValueConvertible] + (skipping.map { [$0] } ?? [])
+                                                   + (types.map { Array($0) } ?? [])))
             var out: [VersionRow] = []
             while let r = try rows.next() {
                 let type: String = r[0]
@@ -91,6 +93,20 @@ extension Catalog {
                                       blobs: Catalog.decodeMap(r[8])))
             }
             return out
+        }
+    }
+
+    /// The messages `account` held at `generation`, with the keywords and mailboxes they had then,
+    /// one at a time and without their JSON: what a search of one snapshot needs of 100k messages.
+    public func forEachEmailVersion(account: String, generation: Int64, _ body: (_ id: String, _ keywords: [String], _ mailboxIds: [String]) throws -> Void) throws {
+        try pool.read { db in
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT id, keywords, mailbox_ids FROM version
+                WHERE account = ? AND type = 'Email' AND gen_from <= ? AND (gen_to IS NULL OR gen_to > ?)
+                """, arguments: [account, generation, generation])
+            while let r = try rows.next() {
+                try body(r[0], Catalog.decodeSortedList(r[1]), Catalog.decodeSortedList(r[2]))
+            }
         }
     }
 

@@ -15,9 +15,11 @@ struct SearchCommand: AsyncParsableCommand {
             A trailing * matches a prefix: invoic*. "exact phrase" in quotes.
 
             Fields: from:  to: (To, Cc, Bcc)  subject:  body:  attachment: (file name)  has:attachment  \
-            in: or folder: (a mailbox path, in:Archive/2024; with children: in:Archive/*)  \
-            is:unread|read|flagged|answered|draft|forwarded  keyword:NAME  \
+            mime:TYPE (a part's type: mime:application/pdf, mime:image)  \
+            in: folder: path: or maildir: (a mailbox path, in:Archive/2024; with children: in:Archive/*)  \
+            is:unread|read|flagged|answered|draft|forwarded  keyword:NAME  thread:ID (as --output json gives it)  \
             date:2024  date:2024-03  date:2024-03-05  date:2019..2021  date:2024-01-01..2024-06-30  \
+            date:today  date:yesterday  date:this-week  date:last-month  date:this-year  date:june  date:7d..  \
             after:DATE  before:DATE  newer:7d  older:1y (h, d, w, m, y)  size:>1M  size:<10k  size:1M..5M  \
             account:NAME  deleted:yes (with --history).
 
@@ -39,7 +41,7 @@ struct SearchCommand: AsyncParsableCommand {
     @Flag(help: "Also find messages no longer on the server, kept by snapshots.")
     var history = false
 
-    @Option(help: "Search the messages one snapshot held (ID, ACCOUNT@ID, ACCOUNT@latest); their folders and flags are the latest known.")
+    @Option(help: "Search the messages one snapshot held (ID, ACCOUNT@ID, ACCOUNT@latest), in the folders and with the flags they had then.")
     var snapshot: String?
 
     @Option(help: "At most this many results.")
@@ -108,15 +110,13 @@ struct SearchCommand: AsyncParsableCommand {
             var options = SearchOptions()
             options.accounts = accounts
             options.history = history
-            options.limit = threads || snapshot != nil ? nil : limit
+            options.limit = threads ? nil : limit
             options.sort = order
             var hits: [SearchHit]
             if let snapshot {
                 let snap = try SnapshotRef.resolve(snapshot, in: try catalog.snapshots())
-                let held = Set(try catalog.versions(account: snap.account, generation: snap.generation, types: ["Email"]).map(\.id))
-                options.history = true
-                options.accounts = [snap.account]
-                hits = Array(try index.search(q, options: options).filter { held.contains($0.id) }.prefix(threads ? Int.max : (limit ?? Int.max)))
+                options.limit = threads ? nil : limit
+                hits = try index.search(q, snapshotOf: snap.account, generation: snap.generation, catalog: catalog, options: options)
             } else {
                 hits = try index.search(q, options: options)
             }

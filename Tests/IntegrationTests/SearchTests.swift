@@ -206,6 +206,20 @@ extension Integration {
             #expect(try !ours("", ["--snapshot", "main@latest"]).contains(gone))
             #expect(try ours("in:Archive/2024").contains(moved))
             #expect(try ours("is:flagged").contains(flagged))
+            // A snapshot is searched as it was: the moved message in its old folder, the flag not yet set.
+            let firstSnap = ["--snapshot", String(first.prefix(8))]
+            #expect(try !ours("in:Archive/2024", firstSnap).contains(moved))
+            #expect(try ours("in:Archive/2024", ["--snapshot", "main@latest"]).contains(moved))
+            #expect(try !ours("is:flagged", firstSnap).contains(flagged))
+            #expect(try ours("is:flagged", ["--snapshot", "main@latest"]).contains(flagged))
+            #expect(try ours("deleted:yes", firstSnap) == [gone])
+            // thread: takes the id --output json gives.
+            r = try cli.run(["search", "--output", "json", "--limit", "1", "is:flagged"])
+            let hit = try JSONValue.decode(Data(r.out.utf8))
+            let thread = try #require(hit["threadId"]?.stringValue)
+            let inThread = try ours("thread:\(thread)")
+            #expect(inThread.contains(try #require(hit["id"]?.stringValue)))
+            #expect(inThread.count < imported.count)
         }
         @Test("kill -9 while indexing (a sync's update, a --reindex), then a sync: the index equals a fresh --reindex")
         func killWhileIndexing() async throws {

@@ -33,6 +33,29 @@ struct SearchUnitTests {
         #expect(try parse("keyword:Work") == .keyword("work", present: true))
         #expect(try parse("account:home") == .account("home"))
         #expect(try parse("deleted:yes") == .deleted(true))
+        #expect(try parse("thread:T42") == .thread("T42"))
+        #expect(try parse("path:Archive/2024") == .folder("Archive/2024", children: false))
+        #expect(try parse("maildir:Lists/*") == .folder("Lists", children: true))
+        #expect(try parse("mime:application/pdf") == .text(column: "other", words: "application/pdf", phrase: true, prefix: false))
+    }
+
+    @Test("dates in words: today, yesterday, this and last week, month, year, a month's name, an age")
+    func naturalDates() throws {
+        // now is Monday 2025-12-01T00:00Z; weeks follow the calendar's first weekday (Sunday for gregorian).
+        #expect(try parse("date:today") == .received(from: date("2025-12-01T00:00:00Z"), to: date("2025-12-02T00:00:00Z")))
+        #expect(try parse("date:yesterday") == .received(from: date("2025-11-30T00:00:00Z"), to: date("2025-12-01T00:00:00Z")))
+        #expect(try parse("date:this-week") == .received(from: date("2025-11-30T00:00:00Z"), to: date("2025-12-07T00:00:00Z")))
+        #expect(try parse("date:\"last week\"") == .received(from: date("2025-11-23T00:00:00Z"), to: date("2025-11-30T00:00:00Z")))
+        #expect(try parse("date:last-month") == .received(from: date("2025-11-01T00:00:00Z"), to: date("2025-12-01T00:00:00Z")))
+        #expect(try parse("date:this-year") == .received(from: date("2025-01-01T00:00:00Z"), to: date("2026-01-01T00:00:00Z")))
+        #expect(try parse("date:lastyear") == .received(from: date("2024-01-01T00:00:00Z"), to: date("2025-01-01T00:00:00Z")))
+        #expect(try parse("date:june") == .received(from: date("2025-06-01T00:00:00Z"), to: date("2025-07-01T00:00:00Z")))
+        #expect(try parse("date:Mar..May") == .received(from: date("2025-03-01T00:00:00Z"), to: date("2025-06-01T00:00:00Z")))
+        #expect(try parse("date:7d..") == .received(from: now.addingTimeInterval(-7 * 86400), to: nil))
+        #expect(try parse("date:2024..now") == .received(from: date("2024-01-01T00:00:00Z"), to: now.addingTimeInterval(1)))
+        #expect(try parse("after:yesterday") == .received(from: date("2025-12-01T00:00:00Z"), to: nil))
+        #expect(throws: QueryError.self) { try parse("date:someday") }
+        #expect(throws: QueryError.self) { try parse("date:ju") }
     }
 
     @Test("dates: years, months, days, ranges, after/before, newer/older")
@@ -126,10 +149,12 @@ struct SearchUnitTests {
             ]
             for (i, d) in docs.enumerated() {
                 try db.execute(sql: """
-                    INSERT INTO doc(id, account, email_id, sha256, received, size, keywords, folders, subject, sender, has_attachment, fingerprint)
-                    VALUES (?, 'a', ?, 'x', ?, 100, ?, ?, ?, ?, 0, '')
-                    """, arguments: [i + 1, d.0, 1_700_000_000 + Double(i), d.4, i == 2 ? "\nArchive/2024\n" : "\nINBOX\n", d.1, d.2])
-                try SearchIndex.insertText(db, rowid: Int64(i + 1), [d.1, d.2, "", d.3, "", ""])
+                    INSERT INTO doc(id, account, email_id, sha256, thread_id, received, size, keywords, folders, subject, sender,
+                        has_attachment, fingerprint)
+                    VALUES (?, 'a', ?, 'x', ?, ?, 100, ?, ?, ?, ?, 0, '')
+                    """, arguments: [i + 1, d.0, i == 1 ? "T1" : "T0", 1_700_000_000 + Double(i), d.4,
+                                     i == 2 ? "\nArchive/2024\n" : "\nINBOX\n", d.1, d.2])
+                try SearchIndex.insertText(db, rowid: Int64(i + 1), [d.1, d.2, "", d.3, "", i == 2 ? "application/pdf" : "text/plain"])
             }
         }
         func ids(_ q: String) throws -> [String] { try index.search(try Query.parse(q)).map(\.id).sorted() }
@@ -146,5 +171,9 @@ struct SearchUnitTests {
         #expect(try ids("\"quarterly report\" is:flagged") == ["m3"])
         #expect(try ids("quart*") == ["m3"])
         #expect(try ids("") == ["m1", "m2", "m3"])
+        #expect(try ids("thread:T0") == ["m1", "m3"])
+        #expect(try ids("mime:application/pdf") == ["m3"])
+        #expect(try ids("mime:pdf") == ["m3"])
+        #expect(try ids("path:INBOX") == ["m1", "m2"])
     }
 }
