@@ -14,7 +14,8 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
     ],
     targets: [
-        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        // libcurl is loaded when first used (see Sources/CCurl/include/ccurl.h); its headers come from libcurl4-openssl-dev.
+        .target(name: "CCurl"),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         // Headers only: libarchive itself is loaded with dlopen when an archive is used (shim.h).
         .systemLibrary(name: "CArchive", providers: [.apt(["libarchive-dev"])]),

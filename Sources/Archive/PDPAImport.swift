@@ -100,7 +100,7 @@ struct PDPAImporter {
     }
 
     static func accountName(_ s: String) -> String? {
-        s.range(of: "^[A-Za-z0-9][A-Za-z0-9._-]*$", options: .regularExpression) != nil ? s : nil
+        AccountName.isValid(s) ? s : nil
     }
 
     static func encode(_ v: JSONValue) -> Data {

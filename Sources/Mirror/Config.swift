@@ -1,6 +1,7 @@
 import Daemon
 import Foundation
 import History
+import Store
 import TOMLKit
 
 /// A configuration problem, always with the file and key so a user can fix it.
@@ -187,7 +188,7 @@ public enum ConfigLoader {
 
     static func account(name: String, table t: TOMLTable, file: String, profiles: ProfileCatalog, home: String) throws -> AccountConfig {
         let prefix = "account.\(name)"
-        guard name.range(of: "^[A-Za-z0-9][A-Za-z0-9._-]*$", options: .regularExpression) != nil else {
+        guard AccountName.isValid(name) else {
             throw ConfigError(file: file, key: prefix, message: "account names may use letters, digits, '.', '_' and '-' (it names a folder)")
         }
         try checkKeys(t, allowed: accountKeys, file: file, section: prefix)

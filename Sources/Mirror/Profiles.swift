@@ -29,7 +29,7 @@ public struct ProfileCatalog: Sendable {
     public init(directories: [String]) { self.directories = directories }
 
     public func load(_ id: String) throws -> Profile {
-        guard id.range(of: "^[a-z0-9_-]+$", options: .regularExpression) != nil else {
+        guard !id.isEmpty, id.utf8.allSatisfy({ (0x61...0x7a).contains($0) || (0x30...0x39).contains($0) || $0 == 0x5f || $0 == 0x2d }) else {
             throw ConfigError(file: id, key: nil, message: "profile names are lowercase letters, digits, '-' and '_'")
         }
         for dir in directories {

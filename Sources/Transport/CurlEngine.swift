@@ -24,8 +24,8 @@ final class CurlEngine: @unchecked Sendable {
     private var active: [UnsafeMutableRawPointer: Transfer] = [:]
 
     init(maxConnectionsPerHost: Int) {
-        curl_global_init(Int(CURL_GLOBAL_DEFAULT))
-        guard let m = curl_multi_init() else { preconditionFailure("curl_multi_init failed: out of memory") }
+        jm_curl_load()
+        guard let m = jm_curl_multi_init() else { preconditionFailure("curl_multi_init failed: out of memory") }
         multi = m
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { preconditionFailure("pipe failed: \(String(cString: strerror(errno)))") }
@@ -89,21 +89,21 @@ final class CurlEngine: @unchecked Sendable {
                     continue
                 }
                 active[t.easy] = t
-                curl_multi_add_handle(multi, t.easy)
+                jm_curl_multi_add_handle(multi, t.easy)
             }
             for t in cancels where active[t.easy] != nil {
-                curl_multi_remove_handle(multi, t.easy)
+                jm_curl_multi_remove_handle(multi, t.easy)
                 active[t.easy] = nil
                 t.cancel()
             }
-            curl_multi_perform(multi, &running)
+            jm_curl_multi_perform(multi, &running)
             var left: Int32 = 0
             var finished = 0
-            while let message = curl_multi_info_read(multi, &left) {
+            while let message = jm_curl_multi_info_read(multi, &left) {
                 guard message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle,
                       let t = active.removeValue(forKey: easy) else { continue }
                 let code = message.pointee.data.result
-                curl_multi_remove_handle(multi, easy)
+                jm_curl_multi_remove_handle(multi, easy)
                 t.finish(code: code)
                 finished += 1
             }
@@ -112,7 +112,7 @@ final class CurlEngine: @unchecked Sendable {
             // (curl_multi_poll never waits past it) or our pipe wakes us; with nothing in flight,
             // a long time, so an idle daemon costs no CPU.
             if finished > 0 { continue }
-            curl_multi_poll(multi, &waitFD, 1, active.isEmpty ? 60_000 : 1_000, nil)
+            jm_curl_multi_poll(multi, &waitFD, 1, active.isEmpty ? 60_000 : 1_000, nil)
         }
     }
 }

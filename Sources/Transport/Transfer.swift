@@ -33,7 +33,7 @@ final class Transfer: @unchecked Sendable {
     var cancelRequested = false
 
     init(request: HTTPRequest, sink: ResponseSink, options: TransportOptions) throws {
-        guard let easy = curl_easy_init() else {
+        guard let easy = jm_curl_easy_init() else {
             throw TransportError.other(url: request.url.absoluteString, curlCode: -1, message: "curl_easy_init failed")
         }
         self.easy = easy
@@ -46,7 +46,7 @@ final class Transfer: @unchecked Sendable {
     // The engine has removed the handle from its multi by the time the last reference goes.
     deinit {
         cleanup()
-        curl_easy_cleanup(easy)
+        jm_curl_easy_cleanup(easy)
     }
 
     func start(_ continuation: CheckedContinuation<HTTPResponse, Error>) {
@@ -54,7 +54,7 @@ final class Transfer: @unchecked Sendable {
     }
 
     private func cleanup() {
-        if let headerList { curl_slist_free_all(headerList) }
+        if let headerList { jm_curl_slist_free_all(headerList) }
         headerList = nil
         postBuffer?.deallocate()
         postBuffer = nil
@@ -166,7 +166,7 @@ final class Transfer: @unchecked Sendable {
         if case .none = request.body {} else if request.method != "POST" {
             jm_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, request.method)
         }
-        for line in lines { headerList = curl_slist_append(headerList, line) }
+        for line in lines { headerList = jm_curl_slist_append(headerList, line) }
         jm_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, headerList)
 
         jm_easy_setopt_callback(easy, CURLOPT_HEADERFUNCTION) { buffer, size, count, userdata in
@@ -293,7 +293,7 @@ final class Transfer: @unchecked Sendable {
     }
 
     static func error(for code: CURLcode, url: String, insecureRefused: Bool) -> TransportError {
-        let message = String(cString: curl_easy_strerror(code))
+        let message = String(cString: jm_curl_easy_strerror(code))
         if insecureRefused { return .insecureURLRefused(url: url) }
         switch code {
         case CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY, CURLE_COULDNT_CONNECT, CURLE_OPERATION_TIMEDOUT,

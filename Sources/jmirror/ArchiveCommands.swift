@@ -77,7 +77,7 @@ struct ArchiveCommand: AsyncParsableCommand {
             let o = try Opened.open(global, json: json)
             do {
                 guard !files.isEmpty else { throw HistoryError("name at least one archive to import") }
-                if let rename, rename.range(of: "^[A-Za-z0-9][A-Za-z0-9._-]*$", options: .regularExpression) == nil {
+                if let rename, !AccountName.isValid(rename) {
                     throw HistoryError("--as: account names may use letters, digits, '.', '_' and '-' (it names a folder)")
                 }
                 let importer = ArchiveImporter(store: o.store, configured: Set(o.config.accounts.map(\.name)))

@@ -189,6 +189,13 @@ extension Integration {
             let file = try #require(imported.first { $0.id == shiftJIS }?.file)
             #expect(try Data(contentsOf: URL(fileURLWithPath: raw)) == Data(contentsOf: URL(fileURLWithPath: file)))
 
+            // A search makes no request: libcurl and its thirty libraries are not even loaded.
+            let traced = try spawn(["/usr/bin/env", "LD_DEBUG=libs", jmirrorBinary, "--config", cli.config, "search", "hello"],
+                                   stdout: dir + "/traced")
+            #expect(waitExit(traced) == 0)
+            let loaded = (try? String(contentsOfFile: dir + "/traced.err", encoding: .utf8)) ?? ""
+            #expect(loaded.contains("libsqlite3") && !loaded.contains("libcurl"), "\(loaded.suffix(2000))")
+
             // The server changes: a deletion, a move, a flag. The next sync updates the index.
             let gone = imported[1].id, moved = imported[2].id, flagged = imported[3].id
             try await account.destroyEmails([gone])

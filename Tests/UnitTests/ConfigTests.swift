@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Daemon
 @testable import Mirror
+import Store
 import Testing
 
 /// A temporary directory with files, removed at the end of the test.
@@ -87,6 +88,12 @@ struct ConfigTests {
             guard let e = error as? ConfigError else { return false }
             return e.file == file && e.key == key && e.message.contains(message) && "\(e)".contains(file)
         }
+    }
+
+    @Test("account names: letters, digits, '.', '_', '-', not leading punctuation, ASCII only")
+    func accountNames() {
+        for good in ["a", "home", "Work-2", "fastmail.old", "x_y", "0"] { #expect(AccountName.isValid(good), "\(good)") }
+        for bad in ["", ".hidden", "-x", "_x", "../x", "a/b", "a b", "é", "a\u{0}", "ü-mail"] { #expect(!AccountName.isValid(bad), "\(bad)") }
     }
 
     @Test("[retention] sets the policy forget applies with no flags")
