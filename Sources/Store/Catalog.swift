@@ -246,6 +246,13 @@ public final class Catalog: Sendable {
         return out
     }
 
+    /// Every message's blob id and size, nothing else.
+    public func emailBlobs(account: String) throws -> [(blobId: String, size: Int)] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT blob_id, size FROM email WHERE account = ?", arguments: [account]).map { ($0[0], $0[1]) }
+        }
+    }
+
     public func emailCount(account: String) throws -> Int {
         try pool.read { db in try Int.fetchOne(db, sql: "SELECT n FROM email_count WHERE account = ?", arguments: [account]) ?? 0 }
     }

@@ -26,6 +26,8 @@ struct BlobFetcher {
     /// 1 MB, not 2: with four in flight, peak memory at 10k messages went from 68–73 MB to 55 MB
     /// (with 1,000-message chunks and two malloc arenas) at the same speed, measured on Cyrus.
     var batchBytes = 1 << 20
+    /// Fetch and drop: the same requests without the store (what `DownloadFloor` measures).
+    var discard = false
 
     struct Item: Sendable, Hashable {
         var blobId: String
@@ -55,7 +57,7 @@ struct BlobFetcher {
         var result = Result()
         let unique = Array(Set(items))
         // Known from an earlier run (this or another account of the same server) and still present.
-        let known = try catalog.knownBlobs(origin: origin, blobIds: unique.map(\.blobId))
+        let known = discard ? [:] : try catalog.knownBlobs(origin: origin, blobIds: unique.map(\.blobId))
         var todo: [Item] = []
         for item in unique {
             if let sha = known[item.blobId], objects.contains(sha) { result.sha256[item.blobId] = sha } else { todo.append(item) }
@@ -115,6 +117,10 @@ struct BlobFetcher {
         do {
             let blob = try await client.download(accountId: accountId, blobId: item.blobId, into: objects.temporaryDirectory,
                                                  type: "message/rfc822", expectedSize: item.size > 0 ? item.size : nil)
+            if discard {
+                unlink(blob.temporaryPath)
+                return Result(bytes: blob.size, downloaded: 1)
+            }
             chmod(blob.temporaryPath, 0o400)  // objects are read-only, like the batched ones
             try objects.adopt(temporaryPath: blob.temporaryPath, sha256: blob.sha256)
             try commit([(item.blobId, blob.sha256, Int(blob.size))])
@@ -137,8 +143,10 @@ struct BlobFetcher {
         let args = try await client.send(request).result(of: call)
         var landed: [(String, String, Int)] = []
         var temporary: [(path: String, sha: String)] = []
+        var answered = Set<String>()
         for entry in args["list"]?.arrayValue ?? [] {
             guard let id = entry["id"]?.stringValue else { continue }
+            answered.insert(id)
             guard entry["isEncodingProblem"]?.boolValue != true, entry["isTruncated"]?.boolValue != true,
                   let b64 = entry["data:asBase64"]?.stringValue, let data = Data(base64Encoded: b64) else {
                 r.failed[id] = "Blob/get returned no usable data"
@@ -146,6 +154,11 @@ struct BlobFetcher {
             }
             if let size = entry["size"]?.intValue, size != data.count {
                 r.failed[id] = "Blob/get returned \(data.count) bytes of \(size)"
+                continue
+            }
+            if discard {
+                r.bytes += Int64(data.count)
+                r.downloaded += 1
                 continue
             }
             let (path, fd) = try objects.makeTemporaryFile()
@@ -163,7 +176,7 @@ struct BlobFetcher {
             r.downloaded += 1
         }
         for id in (args["notFound"]?.arrayValue ?? []).compactMap(\.stringValue) { r.failed[id] = "blob not found on the server" }
-        for item in batch where r.sha256[item.blobId] == nil && r.failed[item.blobId] == nil {
+        for item in batch where !answered.contains(item.blobId) && r.failed[item.blobId] == nil {
             r.failed[item.blobId] = "missing from the Blob/get answer"
         }
         if !temporary.isEmpty {

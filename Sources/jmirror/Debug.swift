@@ -1,11 +1,13 @@
 import ArgumentParser
 import Foundation
 import Mirror
+import Store
+import Sync
 
 struct Debug: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Diagnostic tools: talk to a server the way sync does, one step at a time.",
-        subcommands: [DownloadBlob.self])
+        subcommands: [DownloadBlob.self, DownloadFloorCommand.self])
 }
 
 struct DownloadBlob: AsyncParsableCommand {
@@ -48,6 +50,40 @@ struct DownloadBlob: AsyncParsableCommand {
             Console.out("\(blob.size) bytes sha256:\(blob.sha256) in \(String(format: "%.3f", seconds)) s")
         } catch {
             throw Console.fail(error)
+        }
+    }
+}
+
+struct DownloadFloorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "download-floor",
+        abstract: "Fetch every message the mirror holds of an account again, as a first sync would, and drop it: the server's floor.",
+        discussion: """
+            The same Blob/get batches and downloads as a first sync, at the same concurrency, decoded and \
+            thrown away; nothing is written. A first sync's time against this one says how much of it is \
+            the server's and the network's, and how much is jmirror's (hashing, files, fsync, catalog, views).
+            """)
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "Configured account name (already synced: its messages are the ones fetched).")
+    var account: String
+
+    @Flag(help: "One JSON object.") var json = false
+
+    func run() async throws {
+        let logger = global.start()
+        do {
+            let config = try global.loadConfig()
+            guard let account = try config.accounts(named: [account]).first else { return }
+            let store = try MirrorStore(root: config.mirrorPath)
+            let client = try await Connector.connect(account, logger: logger, warn: Console.error)
+            let r = try await DownloadFloor.measure(client: client, store: store, account: account.name)
+            if json { return Console.json(r) }
+            Console.out("\(r.messages) messages, \(Console.bytes(r.bytes)) in \(String(format: "%.2f", r.seconds)) s "
+                + "(\(String(format: "%.1f", Double(r.bytes) / 1e6 / max(r.seconds, 0.001))) MB/s, \(r.concurrency) in flight)")
+        } catch {
+            throw Console.fail(error, json: json)
         }
     }
 }

@@ -98,6 +98,27 @@ enum Console {
         FileHandle.standardError.write(Data((s + "\n").utf8))
     }
 
+    /// Lines for stdout, written 64 KB at a time: a search printing 100,000 results made as many
+    /// write calls. Flushed when full and when the value goes away.
+    final class Lines {
+        private var buffer: [UInt8] = []
+
+        init() { buffer.reserveCapacity(1 << 16) }
+        deinit { flush() }
+
+        func add(_ s: String) {
+            buffer.append(contentsOf: s.utf8)
+            buffer.append(10)
+            if buffer.count >= 1 << 16 { flush() }
+        }
+
+        func flush() {
+            guard !buffer.isEmpty else { return }
+            FileHandle.standardOutput.write(Data(buffer))
+            buffer.removeAll(keepingCapacity: true)
+        }
+    }
+
     static func json<T: Encodable>(_ value: T) {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes, .prettyPrinted]

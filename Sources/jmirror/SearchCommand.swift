@@ -98,11 +98,12 @@ struct SearchCommand: AsyncParsableCommand {
                 let items = try index.searchItems(q, kind: kind, accounts: accounts, limit: limit)
                 let e = JSONEncoder()
                 e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                let lines = Console.Lines()
                 for i in items {
                     switch output {
-                    case "json": Console.out(String(decoding: try e.encode(i), as: UTF8.self))
-                    case "ids": Console.out("\(i.account)/\(i.type)/\(i.id)")
-                    default: Console.out("\(i.account)/\(i.type)/\(i.id)  \(i.title.isEmpty ? "(no name)" : i.title)")
+                    case "json": lines.add(String(decoding: try e.encode(i), as: UTF8.self))
+                    case "ids": lines.add("\(i.account)/\(i.type)/\(i.id)")
+                    default: lines.add("\(i.account)/\(i.type)/\(i.id)  \(i.title.isEmpty ? "(no name)" : i.title)")
                     }
                 }
                 return
@@ -141,14 +142,15 @@ struct SearchCommand: AsyncParsableCommand {
     }
 
     func print(_ hits: [SearchHit], catalog: Catalog, objects: ObjectStore, mirror: String, threadCounts: [String: Int]) throws {
+        let lines = Console.Lines()
         switch output {
         case "ids":
-            for h in hits { Console.out("\(h.account)/\(h.id)") }
+            for h in hits { lines.add("\(h.account)/\(h.id)") }
         case "json":
             let e = JSONEncoder()
             e.dateEncodingStrategy = .iso8601
             e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            for h in hits { Console.out(String(decoding: try e.encode(h), as: UTF8.self)) }
+            for h in hits { lines.add(String(decoding: try e.encode(h), as: UTF8.self)) }
         case "files":
             for (account, group) in Dictionary(grouping: hits, by: \.account) {
                 let paths = try catalog.renderedPaths(account: account, emailIds: group.map(\.id))
@@ -156,7 +158,7 @@ struct SearchCommand: AsyncParsableCommand {
                     let root = mirror + "/\(account)/mail/"
                     let existing = (paths[h.id] ?? []).sorted().map { root + $0 }.filter { FileManager.default.fileExists(atPath: $0) }
                     // A message no longer on the server has no Maildir file: its stored copy is a message file too.
-                    for p in existing.isEmpty ? [objects.path(h.sha256)] : existing { Console.out(p) }
+                    for p in existing.isEmpty ? [objects.path(h.sha256)] : existing { lines.add(p) }
                 }
             }
         default:
@@ -165,7 +167,7 @@ struct SearchCommand: AsyncParsableCommand {
             for h in hits {
                 let count = threadCounts[h.account + "/" + h.id].map { " [\($0)]" } ?? ""
                 let flags = h.keywords.filter { $0 != "$seen" }.joined(separator: " ")
-                Console.out("\(h.account)/\(h.id)  \(h.date.map(f.string) ?? "-")  \(SearchCommand.short(h.from, 28))  "
+                lines.add("\(h.account)/\(h.id)  \(h.date.map(f.string) ?? "-")  \(SearchCommand.short(h.from, 28))  "
                     + "\(h.subject.isEmpty ? "(no subject)" : h.subject)\(count)  (\(h.folders.joined(separator: ", "))"
                     + "\(flags.isEmpty ? "" : "; " + flags)\(h.keywords.contains("$seen") ? "" : "; unread")\(h.deleted ? "; deleted" : ""))")
             }

@@ -42,6 +42,28 @@ extension Integration {
             #expect(try Catalog(path: dir + "/mirror/.jmirror/catalog.sqlite").emailCount(account: "main") == 40)
         }
 
+        @Test("debug download-floor fetches every message again, by Blob/get and by download, and writes nothing")
+        func downloadFloor() async throws {
+            let account = try await ServerAccount.fresh(server)
+            try account.seed(count: 30, bigShare: 0.2, folders: "INBOX")
+            let dir = try scratch()
+            let cfg = writeConfig(in: dir, mirror: dir + "/mirror", account: "main", url: server.httpBase.absoluteString + "/jmap/",
+                                  user: account.user, password: account.password)
+            var r = try run(["--config", cfg, "sync"], in: dir)
+            #expect(r.code == 0, "\(r.err)")
+            let catalog = try Catalog(path: dir + "/mirror/.jmirror/catalog.sqlite")
+            let blobs = try catalog.emailBlobs(account: "main")
+            #expect(blobs.count == 30 && blobs.contains { $0.size > 1 << 20 } && blobs.contains { $0.size < 1 << 20 })
+            let before = tree(dir + "/mirror")
+            r = try run(["--config", cfg, "debug", "download-floor", "main", "--json"], in: dir)
+            #expect(r.code == 0, "\(r.err)")
+            let floor = try JSONValue.decode(Data(r.out.utf8))
+            #expect(floor["messages"]?.intValue == 30)
+            #expect(floor["bytes"]?.intValue == blobs.reduce(0) { $0 + $1.size })
+            #expect(tree(dir + "/mirror", skip: [".jmirror/catalog.sqlite", ".jmirror/lock"]).keys.sorted()
+                == before.keys.filter { !$0.hasPrefix(".jmirror/catalog.sqlite") && $0 != ".jmirror/lock" }.sorted())
+        }
+
         @Test("sync keeps the Session between runs: one HTTP request when nothing changed; a stale one is fetched again")
         func keptSession() async throws {
             let account = try await ServerAccount.fresh(server)

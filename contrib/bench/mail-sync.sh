@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Mail sync: jmirror beside mbsync (Debian isync) pulling the same account, same server, same run.
 # Seeds N messages (mostly 2-50 KB, ~0.5% 1-10 MB) per size given, then measures for each tool:
-# the initial sync, a sync with no changes (median of 5), a sync after 100 flag changes, peak RSS.
+# the initial sync, a sync with no changes (median of 5), a sync after 100 flag changes, peak RSS;
+# and jmirror's download-only floor (`jmirror debug download-floor`: the first sync's requests, data dropped).
 # mbsync runs in its fastest loopback configuration: IMAP COMPRESS disabled.
 # Usage: contrib/bench/mail-sync.sh [N…]   (default: 1000 10000)
 set -euo pipefail
@@ -72,6 +73,11 @@ RC
     else cmd=("${mbs[@]}"); [ $2 = 2 ] && cmd=(mbsync -q -c "$work/mbsyncrc2" -a); fi
     read -r t rss < <(run "${cmd[@]}")
     printf '%-7s %-8s %-18s %10.3f %10.0f %10.1f %10.1f\n' "$n" $tool "initial (run $2)" "$t" "$(echo "$n / $t" | bc -l)" "$(echo "$mb / $t" | bc -l)" "$rss"
+  done
+  # The floor: the same Blob/get batches at the same concurrency, decoded and dropped (twice).
+  for r in 1 2; do
+    read -r t rss < <(run "$bin" --config "$work/config.toml" debug download-floor bench)
+    printf '%-7s %-8s %-18s %10.3f %10.0f %10.1f %10.1f\n' "$n" floor "download only ($r)" "$t" "$(echo "$n / $t" | bc -l)" "$(echo "$mb / $t" | bc -l)" "$rss"
   done
   for tool in jmirror mbsync; do
     if [ $tool = jmirror ]; then cmd=("${jm[@]}"); else cmd=("${mbs[@]}"); fi
