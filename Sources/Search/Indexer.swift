@@ -57,7 +57,7 @@ extension SearchIndex {
         }
         let paths = Self.folderPaths(Array(mailboxes.values))
         let kept = history.emails.filter { $0.sha256.map(objects.contains) == true }
-            .sorted { $0.id.utf8.lexicographicallyPrecedes($1.id.utf8) }
+            .sorted { $0.id.precedesInBytes($1.id) }
         let keptById = Dictionary(kept.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         func keptFacts(_ v: VersionRow) -> IndexedFacts {
             IndexedFacts(sha256: v.sha256 ?? "", received: v.receivedAt, size: v.size, keywords: v.keywords.sorted(),
@@ -70,23 +70,25 @@ extension SearchIndex {
         try db.read { db in
             let known = try Row.fetchCursor(db, sql: "SELECT id, email_id, sha256, fingerprint FROM doc WHERE account = ? ORDER BY email_id",
                                             arguments: [account])
+            // Columns by position (id, email_id, sha256, fingerprint): a lookup by name lowercases
+            // it, four times per message of the account.
             var k = try known.next()
             func consider(_ id: String, _ facts: IndexedFacts) throws {
-                while let row = k, (row["email_id"] as String).utf8.lexicographicallyPrecedes(id.utf8) {
-                    gone.append(row["id"])
+                while let row = k, (row[1] as String).precedesInBytes(id) {
+                    gone.append(row[0])
                     k = try known.next()
                 }
-                guard let row = k, row["email_id"] as String == id else { return toRead.append((id, nil)) }
-                if row["sha256"] as String != facts.sha256 {
-                    toRead.append((id, row["id"]))
-                } else if row["fingerprint"] as String != facts.fingerprint {
-                    toUpdate.append((row["id"], facts))
+                guard let row = k, row[1] as String == id else { return toRead.append((id, nil)) }
+                if row[2] as String != facts.sha256 {
+                    toRead.append((id, row[0]))
+                } else if row[3] as String != facts.fingerprint {
+                    toUpdate.append((row[0], facts))
                 }
                 k = try known.next()
             }
             var h = 0
             try catalog.forEachEmailFacts(account: account) { e in
-                while h < kept.count, kept[h].id.utf8.lexicographicallyPrecedes(e.id.utf8) { try consider(kept[h].id, keptFacts(kept[h])); h += 1 }
+                while h < kept.count, kept[h].id.precedesInBytes(e.id) { try consider(kept[h].id, keptFacts(kept[h])); h += 1 }
                 if h < kept.count, kept[h].id == e.id { h += 1 }  // on the server again: the current one counts
                 guard let sha = e.sha256 else { return }  // not downloaded yet: the next sync brings it
                 try consider(e.id, IndexedFacts(sha256: sha, received: e.receivedAt, size: e.size, keywords: e.keywords,
@@ -110,43 +112,16 @@ extension SearchIndex {
             }
         }
 
-        // New bytes: read in batches, each committed alone.
+        // New bytes: read in batches, each committed alone. The next batch is read (GMime, on
+        // every core) while this one goes into SQLite (on one): they took turns before, and a
+        // 10k build spent half its time with a core idle.
+        let batches = stride(from: 0, to: toRead.count, by: 200).map { Array(toRead[$0..<min($0 + 200, toRead.count)]) }
+        let reader = BatchReader(account: account, catalog: catalog, objects: objects, paths: paths, kept: keptById)
         var done = 0
-        for batch in stride(from: 0, to: toRead.count, by: 200).map({ toRead[$0..<min($0 + 200, toRead.count)] }) {
-            // The batch's facts, read again now (a message of the server, or one a snapshot keeps).
-            let current = try catalog.emails(account: account, ids: batch.map(\.id).filter { keptById[$0] == nil })
-            var items: [(id: String, replaces: Int64?, json: Data, facts: IndexedFacts)] = []
-            for (id, replaces) in batch {
-                if let e = current[id], let sha = e.sha256 {
-                    items.append((id, replaces, e.json, IndexedFacts(sha256: sha, received: e.receivedAt, size: e.size, keywords: e.keywords.sorted(),
-                                                                     folders: e.mailboxIds.compactMap { paths[$0] }.sorted())))
-                } else if let v = keptById[id] {
-                    items.append((id, replaces, v.json, keptFacts(v)))
-                }
-            }
-            // Messages are read on every core (GMime parses separate messages independently);
-            // SQLite then takes them on one.
-            let read = ReadResults(count: items.count)
-            let files = items.map { objects.path($0.facts.sha256) }
-            DispatchQueue.concurrentPerform(iterations: files.count) { i in
-                do {
-                    read.set(i, .success(try MessageText.read(path: files[i])))
-                } catch {
-                    read.set(i, .failure(error))
-                }
-            }
-            var rows: [(String, Int64?, IndexedFacts, MessageText)] = []
-            for (i, item) in items.enumerated() {
-                var facts = item.facts
-                facts.threadId = (try? JSONValue.decode(item.json))?["threadId"]?.stringValue
-                switch read.get(i) {
-                case let .success(text): rows.append((item.id, item.replaces, facts, text))
-                case .failure(MessageText.Failure.noMimeLibrary): throw MessageText.Failure.noMimeLibrary
-                default:
-                    rows.append((item.id, item.replaces, facts, MessageText()))
-                    result.unreadable += 1
-                }
-            }
+        var ahead = batches.first.map { b in Ahead { try reader.read(b) } }
+        for i in batches.indices {
+            guard let rows = try ahead?.wait() else { break }
+            ahead = i + 1 < batches.count ? Ahead { [b = batches[i + 1]] in try reader.read(b) } : nil
             try db.write { db in
                 for (id, replaces, f, t) in rows {
                     if let old = replaces { try db.execute(sql: "DELETE FROM doc WHERE id = ?", arguments: [old]) }
@@ -161,6 +136,7 @@ extension SearchIndex {
                 }
             }
             result.indexed += rows.count
+            result.unreadable += rows.filter { $0.3.unreadable }.count
             done += rows.count
             progress(done, toRead.count)
         }
@@ -213,6 +189,72 @@ extension SearchIndex {
             out[m.id] = names.joined(separator: "/")
         }
         return out
+    }
+}
+
+/// Reads one batch of messages for the index: their facts from the catalog (read again now: a
+/// message of the server, or one a snapshot keeps) and their text, parsed on every core.
+private struct BatchReader: Sendable {
+    let account: String
+    let catalog: Catalog
+    let objects: ObjectStore
+    let paths: [String: String]
+    let kept: [String: VersionRow]
+
+    func read(_ batch: [(id: String, replaces: Int64?)]) throws -> [(String, Int64?, IndexedFacts, MessageText)] {
+        let current = try catalog.emails(account: account, ids: batch.map(\.id).filter { kept[$0] == nil })
+        var items: [(id: String, replaces: Int64?, json: Data, facts: IndexedFacts)] = []
+        for (id, replaces) in batch {
+            if let e = current[id], let sha = e.sha256 {
+                items.append((id, replaces, e.json, IndexedFacts(sha256: sha, received: e.receivedAt, size: e.size, keywords: e.keywords.sorted(),
+                                                                 folders: e.mailboxIds.compactMap { paths[$0] }.sorted())))
+            } else if let v = kept[id] {
+                items.append((id, replaces, v.json, IndexedFacts(sha256: v.sha256 ?? "", received: v.receivedAt, size: v.size,
+                                                                 keywords: v.keywords.sorted(),
+                                                                 folders: v.mailboxIds.compactMap { paths[$0] }.sorted(), deleted: true)))
+            }
+        }
+        let read = ReadResults(count: items.count)
+        let files = items.map { objects.path($0.facts.sha256) }
+        DispatchQueue.concurrentPerform(iterations: files.count) { i in
+            do {
+                read.set(i, .success(try MessageText.read(path: files[i])))
+            } catch {
+                read.set(i, .failure(error))
+            }
+        }
+        var rows: [(String, Int64?, IndexedFacts, MessageText)] = []
+        for (i, item) in items.enumerated() {
+            var facts = item.facts
+            facts.threadId = (try? JSONValue.decode(item.json))?["threadId"]?.stringValue
+            switch read.get(i) {
+            case let .success(text): rows.append((item.id, item.replaces, facts, text))
+            case .failure(MessageText.Failure.noMimeLibrary): throw MessageText.Failure.noMimeLibrary
+            default:
+                var unreadable = MessageText()
+                unreadable.unreadable = true
+                rows.append((item.id, item.replaces, facts, unreadable))
+            }
+        }
+        return rows
+    }
+}
+
+/// Work started on another thread now, its result taken later.
+private final class Ahead<T: Sendable>: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var result: Result<T, Error>?
+
+    init(_ work: @escaping @Sendable () throws -> T) {
+        DispatchQueue.global().async {
+            self.result = Result(catching: work)
+            self.done.signal()
+        }
+    }
+
+    func wait() throws -> T {
+        done.wait()
+        return try result!.get()
     }
 }
 

@@ -47,7 +47,7 @@ extension SearchIndex {
                 try db.read { db in
                     for r in try Row.fetchAll(db, sql: "SELECT id, item_id, fingerprint FROM item WHERE account = ? AND type = ?",
                                               arguments: [account, type]) {
-                        known[r["item_id"]] = (r["id"], r["fingerprint"])
+                        known[r[1]] = (r[0], r[2])
                     }
                 }
                 try db.write { db in

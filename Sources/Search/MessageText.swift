@@ -17,6 +17,9 @@ public struct MessageText: Sendable, Equatable {
     /// `type/subtype` of every part that is an attachment or not text.
     public var attachmentTypes: [String] = []
 
+    /// Not readable as mail at all: indexed by its facts only.
+    public var unreadable = false
+
     public var hasAttachment: Bool { !attachmentNames.isEmpty || !attachmentTypes.isEmpty }
 
     public enum Failure: Error, Equatable, CustomStringConvertible {

@@ -101,17 +101,24 @@ extension SearchIndex {
                 arguments.append(ranked)
             }
         }
-        var sql = "SELECT * FROM \(from.0) WHERE \(condition) ORDER BY \(order)"
+        // Columns by position: GRDB finds a column by name case-insensitively, lowercasing it,
+        // and 13 names per row were a tenth of a 2,000-result query's CPU time.
+        var sql = """
+            SELECT d.account, d.email_id, d.thread_id, d.received, d.sender, d.subject, d.folders, d.keywords, d.size, d.sha256, d.deleted
+            FROM \(from.0) WHERE \(condition) ORDER BY \(order)
+            """
         if let limit = options.limit { sql += " LIMIT \(max(0, limit))" }
-        return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(from.1 + arguments)).map { r in
-                let keywords: String = r["keywords"]
-                let folders: String = r["folders"]
-                return SearchHit(account: r["account"], id: r["email_id"], threadId: r["thread_id"],
-                                 date: (r["received"] as Double?).map(Date.init(timeIntervalSince1970:)), from: r["sender"],
-                                 subject: r["subject"], folders: folders.split(separator: "\n").map(String.init),
-                                 keywords: keywords.split(separator: " ").map(String.init), size: r["size"], sha256: r["sha256"],
-                                 deleted: (r["deleted"] as Int) != 0)
+        var hits: [SearchHit] = []
+        let rows = try Row.fetchCursor(db, sql: sql, arguments: StatementArguments(from.1 + arguments))
+        while let r = try rows.next() {
+            let received: Double? = r[3]
+            let folders: String = r[6], keywords: String = r[7]
+            hits.append(SearchHit(account: r[0], id: r[1], threadId: r[2], date: received.map(Date.init(timeIntervalSince1970:)),
+                                  from: r[4], subject: r[5], folders: folders.split(separator: "\n").map(String.init),
+                                  keywords: keywords.split(separator: " ").map(String.init), size: r[8], sha256: r[9],
+                                  deleted: (r[10] as Int) != 0))
         }
+        return hits
     }
 
     /// The indexed message with this id (in one account, or in any).

@@ -82,8 +82,25 @@ struct IndexedFacts: Equatable {
     }
 
     /// What changing means: new bytes need reading again; the rest is a row update.
+    /// Built by appending, not by interpolation: it is made for every message at every update
+    /// (a third of a 100k walk's own time when interpolated).
     var fingerprint: String {
-        "\(sha256)|\(keywords.joined(separator: " "))|\(folders.joined(separator: "\n"))|\(received?.timeIntervalSince1970 ?? 0)|\(deleted)"
+        var s = sha256
+        s.reserveCapacity(sha256.utf8.count + 48 + keywords.reduce(0) { $0 + $1.utf8.count + 1 } + folders.reduce(0) { $0 + $1.utf8.count + 1 })
+        s.append("|")
+        for (i, k) in keywords.enumerated() {
+            if i > 0 { s.append(" ") }
+            s.append(k)
+        }
+        s.append("|")
+        for (i, f) in folders.enumerated() {
+            if i > 0 { s.append("\n") }
+            s.append(f)
+        }
+        s.append("|")
+        s.append((received?.timeIntervalSince1970 ?? 0).description)
+        s.append(deleted ? "|true" : "|false")
+        return s
     }
 
     var keywordText: String { " " + keywords.map { $0.lowercased() }.joined(separator: " ") + " " }

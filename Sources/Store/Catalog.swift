@@ -213,20 +213,28 @@ public final class Catalog: Sendable {
     }
 
     /// Every message of `account` in order of id (SQLite's byte order), one at a time: a walk over
-    /// 100k messages that holds one row, not the account.
+    /// 100k messages that holds one row, not the account. Messages and their mailboxes are two
+    /// cursors in the same order, walked side by side: a subquery per message took 0.35 of the
+    /// 0.47 s of such a walk at 100k (sqlite3 shell, same catalog).
     public func forEachEmailFacts(account: String, _ body: (EmailFacts) throws -> Void) throws {
         try pool.read { db in
-            let rows = try Row.fetchCursor(db, sql: """
-                SELECT e.id, e.sha256, e.size, e.received_at, e.keywords,
-                    (SELECT group_concat(m.mailbox_id, char(10)) FROM membership m WHERE m.account = e.account AND m.email_id = e.id)
-                FROM email e WHERE e.account = ? ORDER BY e.id
-                """, arguments: [account])
+            let rows = try Row.fetchCursor(db, sql: "SELECT id, sha256, size, received_at, keywords FROM email WHERE account = ? ORDER BY id",
+                                           arguments: [account])
+            let boxes = try Row.fetchCursor(db, sql: "SELECT email_id, mailbox_id FROM membership WHERE account = ? ORDER BY email_id",
+                                            arguments: [account])
+            var box = try boxes.next()
             while let r = try rows.next() {
+                let id: String = r[0]
+                var mailboxIds: [String] = []
+                // Memberships of messages the catalog no longer has (none should exist) are passed over.
+                while let b = box, (b[0] as String).precedesInBytes(id) { box = try boxes.next() }
+                while let b = box, b[0] as String == id {
+                    mailboxIds.append(b[1])
+                    box = try boxes.next()
+                }
                 let received: Double? = r[3]
-                let boxes: String? = r[5]
-                try body(EmailFacts(id: r[0], sha256: r[1], size: r[2], receivedAt: received.map(Date.init(timeIntervalSince1970:)),
-                                    keywords: Catalog.decodeSortedList(r[4]),
-                                    mailboxIds: boxes.map { $0.split(separator: "\n").map(String.init) } ?? []))
+                try body(EmailFacts(id: id, sha256: r[1], size: r[2], receivedAt: received.map(Date.init(timeIntervalSince1970:)),
+                                    keywords: Catalog.decodeSortedList(r[4]), mailboxIds: mailboxIds))
             }
         }
     }
@@ -498,14 +506,34 @@ public final class Catalog: Sendable {
         Set(decodeSortedList(s))
     }
 
-    /// `encodeSet`'s text back as its sorted list. Plain words are split without a JSON decoder
-    /// (one decoder per row was most of a walk over 100k messages); anything escaped goes through one.
+    /// `encodeSet`'s text back as its sorted list. Plain words are cut out of the UTF-8 bytes
+    /// directly (a JSON decoder per row, then Foundation's `contains` and `components`, were most
+    /// of a walk over 100k messages); anything escaped goes through a decoder.
     static func decodeSortedList(_ s: String) -> [String] {
-        if s == "[]" { return [] }
-        guard s.hasPrefix("[\""), s.hasSuffix("\"]"), s.count >= 4, !s.contains("\\") else {
-            return (try? JSONDecoder().decode([String].self, from: Data(s.utf8))) ?? []
+        var text = s
+        let plain: [String]? = text.withUTF8 { b in
+            let quote = UInt8(ascii: "\""), comma = UInt8(ascii: ","), backslash = UInt8(ascii: "\\")
+            guard b.count >= 2, b[0] == UInt8(ascii: "["), b[b.count - 1] == UInt8(ascii: "]") else { return nil }
+            if b.count == 2 { return [] }
+            // ["a","b"]: without escapes a quote only ever delimits.
+            guard b.count >= 4, b[1] == quote, b[b.count - 2] == quote, !b.contains(backslash) else { return nil }
+            var out: [String] = []
+            var start = 2
+            var i = 2
+            let end = b.count - 2
+            while i < end {
+                if b[i] == quote {
+                    guard i + 2 < b.count, b[i + 1] == comma, b[i + 2] == quote else { return nil }
+                    out.append(String(decoding: UnsafeBufferPointer(rebasing: b[start..<i]), as: UTF8.self))
+                    i += 3
+                    start = i
+                } else {
+                    i += 1
+                }
+            }
+            out.append(String(decoding: UnsafeBufferPointer(rebasing: b[start..<end]), as: UTF8.self))
+            return out
         }
-        // ["a","b"]: without escapes a quote only ever delimits.
-        return s.dropFirst(2).dropLast(2).components(separatedBy: "\",\"")
+        return plain ?? (try? JSONDecoder().decode([String].self, from: Data(s.utf8))) ?? []
     }
 }

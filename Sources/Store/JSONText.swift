@@ -48,3 +48,19 @@ enum JSONText {
         return out + "}"
     }
 }
+
+extension String {
+    /// Whether this string sorts before `other` byte by byte in UTF-8, as SQLite's BINARY
+    /// collation orders them: what walks over two cursors in id order compare with. (The generic
+    /// `utf8.lexicographicallyPrecedes` was an eighth of a walk over 100k messages.)
+    public func precedesInBytes(_ other: String) -> Bool {
+        var a = self, b = other
+        return a.withUTF8 { x in
+            b.withUTF8 { y in
+                let n = Swift.min(x.count, y.count)
+                let c = n == 0 ? 0 : memcmp(x.baseAddress!, y.baseAddress!, n)
+                return c < 0 || (c == 0 && x.count < y.count)
+            }
+        }
+    }
+}

@@ -19,6 +19,16 @@ struct JSONTextTests {
         #expect(Catalog.encodeSet([]) == "[]" && Catalog.encodeMap([:]) == "{}")
     }
 
+    @Test("ids compare byte by byte, as SQLite orders them, not as Swift's String does")
+    func byteOrder() {
+        #expect("a".precedesInBytes("b") && "a".precedesInBytes("ab") && "".precedesInBytes("a") && "Z".precedesInBytes("a"))
+        #expect(!"b".precedesInBytes("a") && !"ab".precedesInBytes("ab") && !"a".precedesInBytes(""))
+        // Equal to Swift, different in bytes: a decomposed é (65 CC 81) sorts before the precomposed one (C3 A9).
+        #expect("e\u{301}".precedesInBytes("é") && !"é".precedesInBytes("e\u{301}"))
+        let ids = ["Mb", "M_a", "M-a", "Ma", "M0", "m", "é"]
+        #expect(ids.sorted { $0.precedesInBytes($1) } == ids.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) })
+    }
+
     @Test("a stored keyword set reads back as its sorted list, by the plain path and by the decoder")
     func sortedList() {
         for words in [[], [""], ["$seen"], ["$flagged", "$seen", "a,b", "x\",\"y"], JSONTextTests.tricky] {

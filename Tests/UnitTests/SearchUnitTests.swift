@@ -72,6 +72,15 @@ struct SearchUnitTests {
         #expect(try parse("older:1y") == .received(from: nil, to: now.addingTimeInterval(-365.25 * 86400)))
     }
 
+    @Test("a message's fingerprint keeps the form indexes already store (a new form would rewrite every row once)")
+    func fingerprint() {
+        for (k, f, r, d) in [([String](), [String](), nil as Date?, false), (["$seen"], ["INBOX"], Date(timeIntervalSince1970: 1_700_000_000.25), false),
+                             (["$flagged", "$seen", "x"], ["Archive/2024", "INBOX"], Date(timeIntervalSince1970: 12), true)] {
+            let facts = IndexedFacts(sha256: "ab12", received: r, size: 3, keywords: k, folders: f, deleted: d)
+            #expect(facts.fingerprint == "ab12|\(k.joined(separator: " "))|\(f.joined(separator: "\n"))|\(r?.timeIntervalSince1970 ?? 0)|\(d)")
+        }
+    }
+
     @Test("sizes")
     func sizes() throws {
         #expect(try parse("size:>1M") == .size(min: 1_000_001, max: nil))
