@@ -125,14 +125,13 @@ extension SearchIndex {
             try db.write { db in
                 for (id, replaces, f, t) in rows {
                     if let old = replaces { try db.execute(sql: "DELETE FROM doc WHERE id = ?", arguments: [old]) }
-                    try db.execute(sql: """
+                    // Statements prepared once per batch, not once per message.
+                    try db.cachedStatement(sql: """
                         INSERT INTO doc(account, email_id, sha256, thread_id, received, size, keywords, folders, subject, sender,
                             has_attachment, deleted, fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """, arguments: [account, id, f.sha256, f.threadId, f.received?.timeIntervalSince1970, f.size, f.keywordText,
-                                         f.folderText, t.subject, t.from, t.hasAttachment ? 1 : 0, f.deleted ? 1 : 0, f.fingerprint])
-                    let other = ([t.messageId, t.listId, t.replyTo] + t.attachmentTypes).filter { !$0.isEmpty }.joined(separator: " ")
-                    try Self.insertText(db, rowid: db.lastInsertedRowID, [t.subject, t.from, t.recipients, t.body,
-                                                                         t.attachmentNames.joined(separator: " "), other])
+                        """).execute(arguments: [account, id, f.sha256, f.threadId, f.received?.timeIntervalSince1970, f.size, f.keywordText,
+                                                  f.folderText, t.subject, t.from, t.hasAttachment ? 1 : 0, f.deleted ? 1 : 0, f.fingerprint])
+                    try Self.insertText(db, rowid: db.lastInsertedRowID, t.indexColumns, rewritten: true)
                 }
             }
             result.indexed += rows.count
@@ -143,9 +142,11 @@ extension SearchIndex {
     }
 
     /// A message's words: subject, sender, recipients, body, attachment names, other headers.
-    static func insertText(_ db: Database, rowid: Int64, _ columns: [String]) throws {
-        try db.execute(sql: "INSERT INTO text(rowid, subject, sender, recipients, body, attachment, other) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       arguments: StatementArguments([rowid as DatabaseValueConvertible] + columns.map { CJKPairs.rewrite($0) as DatabaseValueConvertible }))
+    /// `rewritten`: the columns already went through `CJKPairs` (on the reading threads).
+    static func insertText(_ db: Database, rowid: Int64, _ columns: [String], rewritten: Bool = false) throws {
+        try db.cachedStatement(sql: "INSERT INTO text(rowid, subject, sender, recipients, body, attachment, other) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            .execute(arguments: StatementArguments([rowid as DatabaseValueConvertible]
+                + columns.map { (rewritten ? $0 : CJKPairs.rewrite($0)) as DatabaseValueConvertible }))
     }
 
     /// Builds a new index beside the old one and puts it in its place when done: a rebuild that is
@@ -228,7 +229,9 @@ private struct BatchReader: Sendable {
             var facts = item.facts
             facts.threadId = (try? JSONValue.decode(item.json))?["threadId"]?.stringValue
             switch read.get(i) {
-            case let .success(text): rows.append((item.id, item.replaces, facts, text))
+            case var .success(text):
+                text.prepareIndexColumns()
+                rows.append((item.id, item.replaces, facts, text))
             case .failure(MessageText.Failure.noMimeLibrary): throw MessageText.Failure.noMimeLibrary
             default:
                 var unreadable = MessageText()

@@ -19,6 +19,14 @@ public struct MessageText: Sendable, Equatable {
 
     /// Not readable as mail at all: indexed by its facts only.
     public var unreadable = false
+    /// The index's six text columns (subject, sender, recipients, body, attachment names, other
+    /// headers and part types), CJK runs already cut into pairs: made where the message is read.
+    var indexColumns: [String] = ["", "", "", "", "", ""]
+
+    mutating func prepareIndexColumns() {
+        let other = ([messageId, listId, replyTo] + attachmentTypes).filter { !$0.isEmpty }.joined(separator: " ")
+        indexColumns = [subject, from, recipients, body, attachmentNames.joined(separator: " "), other].map(CJKPairs.rewrite)
+    }
 
     public var hasAttachment: Bool { !attachmentNames.isEmpty || !attachmentTypes.isEmpty }
 
