@@ -59,10 +59,7 @@ extension SearchIndex {
         let kept = history.emails.filter { $0.sha256.map(objects.contains) == true }
             .sorted { $0.id.precedesInBytes($1.id) }
         let keptById = Dictionary(kept.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-        func keptFacts(_ v: VersionRow) -> IndexedFacts {
-            IndexedFacts(sha256: v.sha256 ?? "", received: v.receivedAt, size: v.size, keywords: v.keywords.sorted(),
-                         folders: v.mailboxIds.compactMap { paths[$0] }.sorted(), deleted: true)
-        }
+        func keptFacts(_ v: VersionRow) -> IndexedFacts { IndexedFacts(kept: v, paths: paths) }
 
         var toRead: [(id: String, replaces: Int64?)] = []
         var toUpdate: [(Int64, IndexedFacts)] = []
@@ -193,6 +190,14 @@ extension SearchIndex {
     }
 }
 
+extension IndexedFacts {
+    /// A message no longer on the server, as the last version a snapshot keeps has it.
+    init(kept v: VersionRow, paths: [String: String]) {
+        self.init(sha256: v.sha256 ?? "", received: v.receivedAt, size: v.size, keywords: v.keywords.sorted(),
+                  folders: v.mailboxIds.compactMap { paths[$0] }.sorted(), deleted: true)
+    }
+}
+
 /// Reads one batch of messages for the index: their facts from the catalog (read again now: a
 /// message of the server, or one a snapshot keeps) and their text, parsed on every core.
 private struct BatchReader: Sendable {
@@ -210,9 +215,7 @@ private struct BatchReader: Sendable {
                 items.append((id, replaces, e.json, IndexedFacts(sha256: sha, received: e.receivedAt, size: e.size, keywords: e.keywords.sorted(),
                                                                  folders: e.mailboxIds.compactMap { paths[$0] }.sorted())))
             } else if let v = kept[id] {
-                items.append((id, replaces, v.json, IndexedFacts(sha256: v.sha256 ?? "", received: v.receivedAt, size: v.size,
-                                                                 keywords: v.keywords.sorted(),
-                                                                 folders: v.mailboxIds.compactMap { paths[$0] }.sorted(), deleted: true)))
+                items.append((id, replaces, v.json, IndexedFacts(kept: v, paths: paths)))
             }
         }
         let read = ReadResults(count: items.count)
