@@ -43,7 +43,7 @@ public enum VCardPhoto {
     }
 
     /// The image type from the first bytes, for a photo whose card does not say.
-    static func sniff(_ bytes: Data) -> String {
+    public static func sniff(_ bytes: Data) -> String {
         if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47]) { return "image/png" }
         if bytes.starts(with: Array("GIF8".utf8)) { return "image/gif" }
         return "image/jpeg"

@@ -36,16 +36,9 @@ struct CollectionReplay {
         var collections: [String]
         /// Translated from the other dialect: compared by the properties it has.
         var translated: Bool
-        /// A vendor contact's photo: the server-set `avatar` is not sent as it is, but the photo
-        /// is taken from the source's own vCard, uploaded and set. `.absent` for a contact without
-        /// one (then the target's is taken away); nil where photos are not carried.
-        var photo: Photo?
-    }
-
-    enum Photo: Equatable {
-        case absent
-        /// The stored vCard holding it, and the photo's size in bytes.
-        case inVCard(sha256: String, size: Int)
+        /// A contact's photo, carried apart from the body (ContactPhotos.swift). `.absent` for a
+        /// contact without one (then the target's is taken away); nil where photos are not carried.
+        var photo: PhotoState?
     }
 
     var shape: Shape {
@@ -59,25 +52,39 @@ struct CollectionReplay {
             Shape(collection: nil, collectionField: nil, itemTypes: ["Contact", "ContactGroup"],
                   serverSet: ["id", "blobId", "x-href", "size", "x-hasPhoto", "avatar", "addressbookId"], collectionProperties: [])
         default:
-            Shape(collection: "Calendar", collectionField: "calendarIds", itemTypes: ["CalendarEvent"],
+            Shape(collection: "Calendar", collectionField: eventShape == .draft ? "calendarId" : "calendarIds", itemTypes: ["CalendarEvent"],
                   serverSet: ["id", "blobId", "x-href", "isOrigin", "utcStart", "utcEnd", "baseEventId", "myRights", "calendarId",
-                              "calendarIds"],
-                  collectionProperties: ["name", "description", "color", "sortOrder", "isVisible", "isSubscribed", "timeZone"],
+                              "calendarIds", "participantId", "debugBlobId"],
+                  collectionProperties: eventShape == .draft ? ["name", "color", "sortOrder", "isVisible", "isSubscribed"]
+                      : ["name", "description", "color", "sortOrder", "isVisible", "isSubscribed", "timeZone"],
                   rewritten: ["created", "updated", "sequence"])
         }
     }
 
-    /// The source's objects in the target's dialect, or why they cannot be.
-    func sourceItems(_ report: inout KindReport) -> [Item]? {
+    /// The JSCalendar the target reads: Cyrus (3.8 on) takes only 1.0 names even under the IETF
+    /// capability, which it advertises beside its own; Cyrus up to 3.6 has only its own
+    /// capability, without `isRFC`, and the drafts' `jsevent`; anything else speaks 2.0.
+    var eventShape: EventShape {
+        switch support.dialect {
+        case .ietf: support.alsoAdvertised.contains(Capability.cyrusCalendars) ? .rfc8984 : .bis
+        case .cyrus: support.note?.contains("pre-RFC") == true ? .draft : .rfc8984
+        case .fastmail: .rfc8984
+        }
+    }
+
+    /// The source's objects in the target's dialect; those that cannot be are reported.
+    func sourceItems(_ report: inout KindReport) -> [Item] {
         let shape = self.shape
         var out: [Item] = []
-        func add(_ type: String, _ row: VersionRow, _ json: [String: JSONValue], translated: Bool, field: String?, photo: Photo? = nil) {
+        func add(_ type: String, _ row: VersionRow, _ json: [String: JSONValue], translated: Bool, field: String?, photo: PhotoState? = nil) {
             guard let uid = json["uid"]?.stringValue else {
                 report.refused.append(Refusal(kind: kind.rawValue, item: row.id, reason: "it has no UID to match it by"))
                 return
             }
-            let collections = field.flatMap { json[$0]?.objectValue.map { Array($0.keys) } } ?? []
+            // A map of ids, or the drafts' one `calendarId`.
+            let collections = field.map { json[$0]?.objectValue.map { Array($0.keys) } ?? json["calendarId"]?.stringValue.map { [$0] } ?? [] } ?? []
             var body = json.filter { !shape.serverSet.contains($0.key) }
+            if type == "ContactCard" { body = Self.withoutCarriedPhotos(body) }
             body["uid"] = .string(uid)
             out.append(Item(type: type, sourceId: row.id, uid: Self.matchKey(json, uid: uid), body: body, collections: collections,
                             translated: translated, photo: photo))
@@ -89,13 +96,17 @@ struct CollectionReplay {
             if sourceIETF == targetIETF {
                 for type in shape.itemTypes {
                     for s in items.source(type) {
-                        add(type, s.row, s.json, translated: false, field: shape.collectionField, photo: targetIETF || type != "Contact" ? nil : photo(s.row, s.json))
+                        let photo = type == "Contact" ? vendorPhoto(s.row, s.json)
+                            : type == "ContactCard" && !ContactTranslation.isGroup(s.json) ? cardPhoto(s.row, s.json) : nil
+                        add(type, s.row, s.json, translated: false, field: shape.collectionField, photo: photo)
                     }
                 }
             } else if targetIETF {
                 let contacts = items.source("Contact")
                 let uidOf = Dictionary(contacts.compactMap { c in c.json["uid"]?.stringValue.map { (c.row.id, $0) } }, uniquingKeysWith: { a, _ in a })
-                for c in contacts { add("ContactCard", c.row, ContactTranslation.card(fromContact: c.json), translated: true, field: nil) }
+                for c in contacts {
+                    add("ContactCard", c.row, ContactTranslation.card(fromContact: c.json), translated: true, field: nil, photo: vendorPhoto(c.row, c.json))
+                }
                 for g in items.source("ContactGroup") {
                     let members = (g.json["contactIds"]?.arrayValue ?? []).compactMap(\.stringValue).map { uidOf[$0] ?? $0 }
                     add("ContactCard", g.row, ContactTranslation.card(fromGroup: g.json, memberUids: members), translated: true, field: nil)
@@ -103,33 +114,42 @@ struct CollectionReplay {
             } else {
                 let cards = items.source("ContactCard")
                 for c in cards where !ContactTranslation.isGroup(c.json) {
-                    add("Contact", c.row, ContactTranslation.contact(fromCard: c.json), translated: true, field: nil)
+                    add("Contact", c.row, ContactTranslation.contact(fromCard: c.json), translated: true, field: nil, photo: cardPhoto(c.row, c.json))
                 }
                 for c in cards where ContactTranslation.isGroup(c.json) {
                     add("ContactGroup", c.row, ContactTranslation.group(fromCard: c.json), translated: true, field: nil)
                 }
             }
         default:
-            let old = items.source("CalendarEvent").contains { $0.json["@type"]?.stringValue == "jsevent" }
-            let targetOld = support.dialect != .ietf && support.note?.contains("pre-RFC") == true
-            if old != targetOld {
-                let n = items.state.items["CalendarEvent"]?.count ?? 0
-                report.refused.append(Refusal(kind: kind.rawValue, item: "\(n) events",
-                    reason: "the snapshot's events are in \(old ? "pre-RFC" : "RFC") JSCalendar and the target expects the other; "
-                        + "translating between them is not implemented yet"))
-                return nil
+            let target = eventShape
+            for s in items.source("CalendarEvent") {
+                let uid = s.json["uid"]?.stringValue ?? s.row.id
+                let from = EventTranslation.shape(of: s.json)
+                var event = s.json
+                if from != target, from != nil || target == .draft {
+                    do { event = try EventTranslation.translate(s.json, to: target) } catch let e as Untranslatable {
+                        report.refused.append(Refusal(kind: kind.rawValue, item: uid,
+                                                      reason: "it cannot be said in \(target.name), the target's JSCalendar: \(e.reason)"))
+                        continue
+                    } catch { continue }
+                }
+                if target == .draft, !(event["participants"]?.objectValue ?? [:]).isEmpty {
+                    // Cyrus up to 3.6 has no `sendSchedulingMessages` and invites every
+                    // participant of an event it stores (setcalendarevents_schedule).
+                    report.refused.append(Refusal(kind: kind.rawValue, item: uid, reason:
+                        "it has participants, and the target (pre-RFC JSCalendar) would send them invitations: it cannot be told not to"))
+                    continue
+                }
+                // Compared as any event is: the translation gives the target's own names.
+                add("CalendarEvent", s.row, event, translated: false, field: "calendarIds")
             }
-            for s in items.source("CalendarEvent") { add("CalendarEvent", s.row, s.json, translated: false, field: shape.collectionField) }
         }
         return out
     }
 
     func run(_ report: inout KindReport) async throws {
         let shape = self.shape
-        guard let sources = sourceItems(&report) else {
-            report.planned = items.state.items["CalendarEvent"]?.count ?? 0
-            return
-        }
+        let sources = sourceItems(&report)
         report.planned = sources.count + report.refused.count
         let using = Set([support.capability] + support.alsoAdvertised)
 
@@ -152,13 +172,14 @@ struct CollectionReplay {
             }
         }
         var targetByUid = try await inventory(shape)
+        var cardPhotos = try await targetCardPhotos(shape, targetByUid)
         let sourceUid = Dictionary(sources.map { ($0.sourceId, $0.uid) }, uniquingKeysWith: { a, _ in a })
         var pending: [(item: Item, existing: String?)] = []
         var settled: [String: [String: String]] = [:]
         for type in shape.itemTypes { settled[type] = try items.catalog.settled(target: items.target.journalKey, kind: type) }
         for s in sources {
             if let existing = targetByUid[s.type]?[s.uid] {
-                if same(existing.json, s, shape: shape, sourceUid: sourceUid, targetByUid: targetByUid) && Self.samePhoto(existing.json, s)
+                if same(existing.json, s, shape: shape, sourceUid: sourceUid, targetByUid: targetByUid) && Self.samePhoto(existing.json, s, cardPhotos: cardPhotos)
                     || settled[s.type]?[s.uid] == Self.fingerprint(s, existing.json) {
                     report.present += 1
                     continue
@@ -188,12 +209,13 @@ struct CollectionReplay {
         for type in shape.itemTypes {
             let batch = pending.filter { $0.item.type == type }
             guard !batch.isEmpty else { continue }
-            let written = try await write(type, batch, shape: shape, collections: { ids in
+            let written = try await write(type, batch, shape: shape, cardPhotos: cardPhotos, collections: { ids in
                 let mapped = ids.compactMap { collectionMap[$0] }
                 return mapped.isEmpty ? fallbackCollection.map { [$0] } ?? [] : mapped
             }, sourceUid: sourceUid, targetByUid: targetByUid, using: using, &report)
             // What was just written is what the next type (a group) refers to.
             targetByUid = try await inventory(shape)
+            cardPhotos = try await targetCardPhotos(shape, targetByUid)
             // Both sides as they are now: a rerun leaves the item alone until one of them changes,
             // even where the target rewrote what it was sent.
             try items.catalog.recordSettled(target: items.target.journalKey, kind: type, batch.filter { written.contains($0.item.uid) }.compactMap { p in
@@ -207,26 +229,6 @@ struct CollectionReplay {
             }
         }
         report.verified = verified
-    }
-
-    /// A vendor contact's photo, read from its stored vCard: Cyrus reports as `avatar` only some
-    /// of the photos its vCards hold (not Apple's `PHOTO;BASE64:`), so the vCard decides. Unknown
-    /// (nil) when the vCard is not stored, or when `avatar` names a photo the vCard only links to.
-    func photo(_ row: VersionRow, _ json: [String: JSONValue]) -> Photo? {
-        guard let blobId = json["blobId"]?.stringValue, let sha = row.blobs[blobId],
-              let card = FileManager.default.contents(atPath: items.objects.path(sha)) else { return nil }
-        if let photo = VCardPhoto.inline(in: card) { return .inVCard(sha256: sha, size: photo.bytes.count) }
-        return (json["avatar"]?.isNull ?? true) ? .absent : nil
-    }
-
-    /// Whether the target's contact has the photo the item says (by size: the target cuts its own
-    /// blob out of its own vCard, so its blob id never equals the source's).
-    static func samePhoto(_ target: [String: JSONValue], _ s: Item) -> Bool {
-        switch s.photo {
-        case nil: return true
-        case .absent?: return target["avatar"]?.isNull ?? true
-        case let .inVCard(_, size)?: return target["avatar"]?["size"]?.intValue == size
-        }
     }
 
     private func inventory(_ shape: Shape) async throws -> [String: [String: (id: String, json: [String: JSONValue])]] {
@@ -244,7 +246,9 @@ struct CollectionReplay {
     static func fingerprint(_ s: Item, _ target: [String: JSONValue]) -> String {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let bytes = ((try? e.encode(JSONValue.object(s.body))) ?? Data()) + Data("\n".utf8) + ((try? e.encode(JSONValue.object(target))) ?? Data())
+        var bytes = ((try? e.encode(JSONValue.object(s.body))) ?? Data()) + Data("\n".utf8) + ((try? e.encode(JSONValue.object(target))) ?? Data())
+        // The photo travels apart from the body: a new photo is a change too.
+        if case let .present(p)? = s.photo { bytes += Data("\nphoto \(p.sha256)".utf8) }
         return SHA256Hasher.hex(of: bytes)
     }
 
@@ -314,7 +318,8 @@ struct CollectionReplay {
         return out
     }
 
-    private func write(_ type: String, _ batch: [(item: Item, existing: String?)], shape: Shape, collections: ([String]) -> [String],
+    private func write(_ type: String, _ batch: [(item: Item, existing: String?)], shape: Shape, cardPhotos: [String: String],
+                       collections: ([String]) -> [String],
                        sourceUid: [String: String], targetByUid: [String: [String: (id: String, json: [String: JSONValue])]],
                        using: Set<String>, _ report: inout KindReport) async throws -> Set<String> {
         let chunk = max(1, min(items.target.limits.maxObjectsInSet, 200))
@@ -326,7 +331,9 @@ struct CollectionReplay {
                 var body = mapReferences(p.item.body, sourceUid: sourceUid, targetByUid: targetByUid)
                 if let field = shape.collectionField {
                     let ids = collections(p.item.collections)
-                    if !ids.isEmpty { body[field] = .object(Dictionary(uniqueKeysWithValues: ids.map { ($0, .bool(true)) })) }
+                    if field == "calendarId", let id = ids.first { body[field] = .string(id) } else if !ids.isEmpty {
+                        body[field] = .object(Dictionary(uniqueKeysWithValues: ids.map { ($0, .bool(true)) }))
+                    }
                 }
                 if let id = p.existing {
                     var patch = body
@@ -337,13 +344,32 @@ struct CollectionReplay {
                         }
                     }
                     patch["uid"] = nil
-                    if p.item.photo == Photo.absent, !((targetByUid[type]?[p.item.uid]?.json["avatar"])?.isNull ?? true) { patch["avatar"] = .null }
-                    if !Self.samePhoto(targetByUid[type]?[p.item.uid]?.json ?? [:], p.item),
-                       let avatar = try await uploadPhoto(p.item, &report) { patch["avatar"] = avatar }
+                    let now = targetByUid[type]?[p.item.uid]?.json ?? [:]
+                    let samePhoto = Self.samePhoto(now, p.item, cardPhotos: cardPhotos)
+                    if type == "ContactCard", p.item.photo != nil {
+                        // A card's photo lives among its media: the source's other media, and
+                        // the target's photo where it is already the right one.
+                        var media = body["media"]?.objectValue ?? [:]
+                        if samePhoto { for (k, v) in Self.carriedPhotos(now) { media[k] = v } } else if let m = try await uploadPhoto(p.item, &report) {
+                            media["photo"] = m
+                        }
+                        patch["media"] = media.isEmpty ? .null : .object(media)
+                    } else {
+                        if p.item.photo == .absent, !(now["avatar"]?.isNull ?? true) { patch["avatar"] = .null }
+                        if !samePhoto, let avatar = try await uploadPhoto(p.item, &report) { patch["avatar"] = avatar }
+                    }
                     update[id] = .object(patch)
                     uids[id] = p.item.uid
                 } else {
-                    if let avatar = try await uploadPhoto(p.item, &report) { body["avatar"] = avatar }
+                    if let photo = try await uploadPhoto(p.item, &report) {
+                        if type == "ContactCard" {
+                            var media = body["media"]?.objectValue ?? [:]
+                            media["photo"] = photo
+                            body["media"] = .object(media)
+                        } else {
+                            body["avatar"] = photo
+                        }
+                    }
                     create["i\(n)"] = .object(body)
                     uids["i\(n)"] = p.item.uid
                 }
@@ -352,7 +378,8 @@ struct CollectionReplay {
             if !create.isEmpty { args["create"] = .object(create) }
             if !update.isEmpty { args["update"] = .object(update) }
             // Cyrus sends iMIP invitations for events with participants unless told not to.
-            if type == "CalendarEvent" { args["sendSchedulingMessages"] = false }
+            // (The drafts' Cyrus refuses the argument; events it would schedule are not sent to it.)
+            if type == "CalendarEvent", eventShape != .draft { args["sendSchedulingMessages"] = false }
             let r = try await items.target.call("\(type)/set", args, using: using)
             report.created += r["created"]?.objectValue?.count ?? 0
             report.updated += r["updated"]?.objectValue?.count ?? 0
@@ -368,23 +395,6 @@ struct CollectionReplay {
             }
         }
         return written
-    }
-
-    /// The photo of the item's source vCard, uploaded to the target: the `avatar` to set. A photo
-    /// the target will not take is reported and the contact carried without it.
-    private func uploadPhoto(_ item: Item, _ report: inout KindReport) async throws -> JSONValue? {
-        guard case let .inVCard(sha, _)? = item.photo else { return nil }
-        guard let card = FileManager.default.contents(atPath: items.objects.path(sha)), let photo = VCardPhoto.inline(in: card) else {
-            report.refused.append(Refusal(kind: kind.rawValue, item: item.uid, reason: "its photo is not in the stored vCard; carried without it"))
-            return nil
-        }
-        do {
-            let blob = try await items.target.client.upload(accountId: items.target.accountId, data: photo.bytes, type: photo.type)
-            return ["blobId": .string(blob.blobId), "type": .string(photo.type), "size": .int(Int64(photo.bytes.count))]
-        } catch let e as JMAPError where e.isRefusal {
-            report.refused.append(Refusal(kind: kind.rawValue, item: item.uid, reason: "its photo was refused (\(e)); carried without it"))
-            return nil
-        }
     }
 
     /// A vendor group names its members by contact id: source ids (or, from a translation, UIDs)

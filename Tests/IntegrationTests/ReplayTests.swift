@@ -1,4 +1,5 @@
 import Digest
+import Formats
 import Foundation
 import JMAP
 import Store
@@ -349,6 +350,9 @@ extension Integration.ReplayTests {
         let target = try await ServerAccount.fresh(server, prefix: "rv")
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("jmirror-rv-\(UUID().uuidString)").path
         let store = try MirrorStore(root: root)
+        let mac = try #require(FileManager.default.contents(atPath: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/vcards/John_Doe_MAC_ADDRESS_BOOK.vcf").path))
+        let photo = try #require(VCardPhoto.inline(in: mac)?.bytes)
         // RFC 9553 §2.1.9 and §2.2's examples, as an RFC 9610 server would list them.
         let john: JSONValue = ["@type": "Card", "version": "1.0", "id": "c1", "addressBookIds": ["b1": true],
                                "uid": "urn:uuid:22B2C7DF-9120-4969-8460-05956FE6B065", "kind": "individual",
@@ -359,7 +363,9 @@ extension Integration.ReplayTests {
                                "addresses": ["a1": ["components": [["kind": "name", "value": "Main Street"], ["kind": "number", "value": "54321"],
                                                                   ["kind": "locality", "value": "Oak Park"], ["kind": "region", "value": "IL"],
                                                                   ["kind": "postcode", "value": "60302"], ["kind": "country", "value": "USA"]],
-                                                   "contexts": ["private": true]]]]
+                                                   "contexts": ["private": true]]],
+                               // A photo in the card itself (RFC 9553 §2.6.4), the bytes of a real export's.
+                               "media": ["p1": ["@type": "Media", "kind": "photo", "uri": .string("data:image/jpeg;base64," + photo.base64EncodedString())]]]
         let family: JSONValue = ["@type": "Card", "version": "1.0", "id": "g1", "addressBookIds": ["b1": true],
                                  "uid": "urn:uuid:ab4310aa-fa43-11e9-8f0b-362b9e155667", "kind": "group", "name": ["full": "The Doe family"],
                                  "members": ["urn:uuid:22B2C7DF-9120-4969-8460-05956FE6B065": true]]
@@ -382,6 +388,11 @@ extension Integration.ReplayTests {
         // Cyrus reports a member id without the urn:uuid: its vCard MEMBER has.
         #expect(group["name"] == "The Doe family" && group["contactIds"] == ["22B2C7DF-9120-4969-8460-05956FE6B065"])
         #expect(c["id"] == "urn:uuid:22B2C7DF-9120-4969-8460-05956FE6B065")
+        // The photo: Cyrus's avatar, and in the vCard CardDAV serves.
+        #expect(c["avatar"]?["size"]?.intValue == photo.count, "\(c["avatar"] ?? .null)")
+        let href = try #require(c["x-href"]?.stringValue)
+        let vcf = try await target.dav("GET", String(href.dropFirst("/dav/".count)))
+        #expect(VCardPhoto.inline(in: vcf.body)?.bytes == photo)
         let again = try await replayer.run(state, snapshot: "ietf@x", into: try await ReplayTarget.open(target.client, name: "cyrus"), options: options)
         let k = again.kinds.first { $0.kind == "contacts" }
         #expect(again.ok && k?.created == 0 && k?.updated == 0 && k?.present == 2, "\(again)")
@@ -445,5 +456,78 @@ extension Integration.ReplayTests {
         #expect(ids.refused.map(\.item) == ["Work <me@work.example>"] && ids.refused.first?.reason.contains("Identity/set") == true)
         #expect(!r.ok)
         #expect(try await target.pimList("SieveScript").isEmpty)
+    }
+}
+
+extension Integration.ReplayTests {
+    /// jscalendarbis-15's examples, with the organiser made this account and an attendee at a
+    /// fresh outside address: Cyrus would invite that address on any write made without
+    /// `sendSchedulingMessages: false`.
+    func bisSnapshot(organizer: String, guest: String) -> AccountState {
+        let events: [JSONValue] = [
+            ["@type": "Event", "id": "e1", "calendarIds": ["w": true], "uid": "calculus-1@example.com", "updated": "2020-01-02T18:23:04Z",
+             "title": "Calculus I", "start": "2020-01-08T09:00:00", "timeZone": "Europe/London", "duration": "PT1H30M",
+             "locations": ["mlab": ["name": "Math lab room 1"]],
+             "recurrenceRule": ["frequency": "weekly", "until": "2020-06-24T09:00:00"],
+             "recurrenceOverrides": ["2020-04-01T09:00:00": ["excluded": true],
+                                     "2020-06-25T09:00:00": ["title": "Calculus I Exam", "start": "2020-06-25T10:00:00", "duration": "PT2H"]]],
+            ["@type": "Event", "id": "e2", "calendarIds": ["w": true], "uid": "foobar-team@example.com", "updated": "2020-01-02T18:23:04Z",
+             "title": "FooBar team meeting", "start": "2030-01-08T09:00:00", "timeZone": "Africa/Johannesburg", "duration": "PT1H",
+             "recurrenceRule": ["frequency": "weekly", "count": 20],
+             "organizerCalendarAddress": .string("mailto:\(organizer)@internal"),
+             "participants": ["tom": ["name": "Tom Tool", "calendarAddress": .string("mailto:\(guest)"), "participationStatus": "accepted",
+                                      "roles": ["required": true], "expectReply": true],
+                              "zoe": ["name": "Zoe Zelda", "calendarAddress": .string("mailto:\(organizer)@internal"),
+                                      "participationStatus": "accepted", "roles": ["owner": true, "chair": true]]],
+             "recurrenceOverrides": ["2030-03-05T09:00:00": ["participants/tom/participationStatus": "declined"]]],
+            ["@type": "Event", "id": "e3", "calendarIds": ["w": true], "uid": "flight-1@example.com", "updated": "2020-01-02T18:23:04Z",
+             "title": "Flight XY51 to London", "start": "2030-04-01T09:00:00", "timeZone": "America/Los_Angeles", "duration": "PT10H30M",
+             "endTimeZone": "Europe/London"],
+        ]
+        return AccountState(account: "bis", versions: [VersionRow(type: "Calendar", id: "w", json: JSONValue.object(["id": "w", "name": "Work"]).encoded())]
+            + events.map { VersionRow(type: "CalendarEvent", id: $0["id"]!.stringValue!, json: $0.encoded()) })
+    }
+
+    @Test("JSCalendar 2.0 events (a snapshot from a 2.0 server) replayed into Cyrus, which takes only 1.0's names: translated, nobody invited, idempotent")
+    func bisEventsIntoCyrus() async throws {
+        let target = try await ServerAccount.fresh(server, prefix: "rj")
+        let store = try MirrorStore(root: FileManager.default.temporaryDirectory.appendingPathComponent("jmirror-rj-\(UUID().uuidString)").path)
+        let guest = "guest-\(UUID().uuidString.prefix(8).lowercased())@example.org"
+        let state = bisSnapshot(organizer: target.user, guest: guest)
+        var options = ReplayOptions()
+        options.only = [.calendars]
+        let replayer = Replayer(catalog: store.catalog, objects: store.objects)
+        let r = try await replayer.run(state, snapshot: "bis@x", into: try await ReplayTarget.open(target.client, name: "cyrus"), options: options)
+        let k = try #require(r.kinds.first { $0.kind == "calendars" })
+        #expect(r.ok && k.created == 3 && k.verified == 3, "\(r)")
+
+        let calendars = try await target.pimList("Calendar")
+        let work = try #require(calendars.first { $0["name"] == "Work" }?["id"]?.stringValue)
+        let events = Dictionary(try await target.pimList("CalendarEvent").map { ($0["uid"]?.stringValue ?? "", $0) }, uniquingKeysWith: { a, _ in a })
+        let calculus = try #require(events["calculus-1@example.com"])
+        #expect(calculus["calendarIds"] == .object([work: true]))
+        #expect(calculus["recurrenceRules"]?.arrayValue?.first?["until"] == "2020-06-24T09:00:00")
+        #expect(calculus["recurrenceOverrides"]?["2020-04-01T09:00:00"] == ["excluded": true])
+        #expect(calculus["recurrenceOverrides"]?["2020-06-25T09:00:00"]?["title"] == "Calculus I Exam")
+        let team = try #require(events["foobar-team@example.com"])
+        #expect(team["replyTo"]?["imip"] == .string("mailto:\(target.user)@internal"))
+        let tom = team["participants"]?.objectValue?.values.first { $0["sendTo"]?["imip"] == .string("mailto:\(guest)") }
+        #expect(tom?["roles"] == ["attendee": true] && tom?["name"] == "Tom Tool")
+        #expect(team["recurrenceOverrides"]?.objectValue?.count == 1)
+        let flight = try #require(events["flight-1@example.com"])
+        #expect(flight["locations"]?.objectValue?.values.contains { $0["relativeTo"] == "end" && $0["timeZone"] == "Europe/London" } == true)
+
+        // Cyrus logs every invitation it tries; its sendmail stub keeps what it would send.
+        let log = try #require(server.syslog, "Cyrus's syslog is not readable here (see contrib/test-server/start.sh)")
+        #expect(scheduling(log, guest) == 0 && sentMail(server, mentioning: guest) == 0)
+
+        let again = try await replayer.run(state, snapshot: "bis@x", into: try await ReplayTarget.open(target.client, name: "cyrus"), options: options)
+        let k2 = try #require(again.kinds.first { $0.kind == "calendars" })
+        #expect(again.ok && k2.created == 0 && k2.updated == 0 && k2.present == 3, "\(again)")
+        #expect(scheduling(log, guest) == 0)
+        // The witness sees an invitation when there is one.
+        try await target.putEvent(invitation(organizer: target.user, attendee: guest, [["UID:control-1", "DTSTART:20300610T090000Z",
+                                                                                          "SUMMARY:Control"]]), name: "control-1")
+        #expect(scheduling(log, guest) > 0)
     }
 }

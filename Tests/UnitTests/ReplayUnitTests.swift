@@ -1,3 +1,4 @@
+import Digest
 import Formats
 import Foundation
 import History
@@ -163,5 +164,101 @@ struct ReplayUnitTests {
         #expect(try ReplayOptions.parseMap("/Old/Work/=New/Work") == ("Old/Work", "New/Work"))
         #expect(throws: HistoryError.self) { try ReplayOptions.parseMap("NoEquals") }
         #expect(throws: HistoryError.self) { try ReplayOptions.parseMap("=X") }
+    }
+}
+
+/// Contact photos between the vendor dialect and RFC 9610 cards, against the in-memory server.
+@Suite("Replay: contact photos between vendor contacts and RFC 9610 cards")
+struct PhotoReplayTests {
+    /// A real export with an inline photo (ez-vcard's Mac Address Book card, Fixtures/vcards/SOURCE.md).
+    static let iphone = FileManager.default.contents(atPath: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../IntegrationTests/Fixtures/vcards/John_Doe_MAC_ADDRESS_BOOK.vcf").standardized.path)!
+
+    func put(_ data: Data, _ store: MirrorStore) throws -> String {
+        let sha = SHA256Hasher.hex(of: data)
+        let (path, fd) = try store.objects.makeTemporaryFile()
+        _ = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        try store.objects.adopt(temporaryPath: path, sha256: sha)
+        return sha
+    }
+
+    func replay(_ versions: [VersionRow], _ store: MirrorStore, into server: IETFServer) async throws -> KindReport {
+        let client = try await JMAPClient.connect(to: "https://example.test/session", credentials: .none, transport: server.transport)
+        var options = ReplayOptions()
+        options.only = [.contacts]
+        let r = try await Replayer(catalog: store.catalog, objects: store.objects)
+            .run(AccountState(account: "src", versions: versions), snapshot: "src@x", into: try await ReplayTarget.open(client, name: "t"), options: options)
+        return try #require(r.kinds.first { $0.kind == "contacts" })
+    }
+
+    func cards(_ server: IETFServer) async throws -> [JSONValue] {
+        let client = try await JMAPClient.connect(to: "https://example.test/session", credentials: .none, transport: server.transport)
+        return try await client.get("ContactCard", accountId: "A", ids: nil, using: [Capability.contacts]).list
+    }
+
+    func photo(of card: JSONValue, _ server: IETFServer) -> Data? {
+        card["media"]?.objectValue?.values.first { $0["kind"] == "photo" }?["blobId"]?.stringValue.flatMap(server.blobData)
+    }
+
+    func mirror() throws -> MirrorStore {
+        try MirrorStore(root: FileManager.default.temporaryDirectory.appendingPathComponent("jmirror-photo-\(UUID().uuidString)").path)
+    }
+
+    @Test("a vendor contact's photo (from its stored vCard) becomes the card's media photo; a rerun does nothing")
+    func vendorToCard() async throws {
+        let store = try mirror()
+        let sha = try put(Self.iphone, store)
+        let bytes = try #require(VCardPhoto.inline(in: Self.iphone)?.bytes)
+        let contact: JSONValue = ["id": "c1", "uid": "john-uid", "firstName": "John", "lastName": "Doe", "emails": [], "phones": [],
+                                  "addresses": [], "blobId": "V1", "avatar": ["blobId": "A1", "type": "image/jpeg", "size": .int(Int64(bytes.count))]]
+        let versions = [VersionRow(type: "Contact", id: "c1", json: contact.encoded(), blobs: ["V1": sha])]
+        let server = IETFServer()
+        server.put("AddressBook", ["id": "b1", "name": "Personal", "isDefault": true])
+        let k = try await replay(versions, store, into: server)
+        #expect(k.created == 1 && k.refused.isEmpty, "\(k)")
+        let card = try #require(try await cards(server).first)
+        #expect(photo(of: card, server) == bytes)
+        let again = try await replay(versions, store, into: server)
+        #expect(again.created == 0 && again.updated == 0 && again.present == 1, "\(again)")
+    }
+
+    @Test("a card's photo (a blob of the source server) is uploaded to the other card server; a changed photo is replaced; a removed one taken away")
+    func cardToCard() async throws {
+        let store = try mirror()
+        let bytes = try #require(VCardPhoto.inline(in: Self.iphone)?.bytes)
+        let sha = try put(bytes, store)
+        func card(_ media: JSONValue?) -> JSONValue {
+            var c: [String: JSONValue] = ["@type": "Card", "version": "1.0", "id": "k1", "uid": "urn:uuid:k1", "kind": "individual",
+                                          "addressBookIds": ["b1": true], "name": ["full": "John Doe"]]
+            c["media"] = media
+            return .object(c)
+        }
+        let withBlob = card(["p": ["@type": "Media", "kind": "photo", "blobId": "SRC-BLOB", "mediaType": "image/jpeg"],
+                             "l": ["@type": "Media", "kind": "logo", "uri": "https://example.com/logo.png"]])
+        let book = VersionRow(type: "AddressBook", id: "b1", json: JSONValue.object(["id": "b1", "name": "Personal"]).encoded())
+        let server = IETFServer()
+        var k = try await replay([book, VersionRow(type: "ContactCard", id: "k1", json: withBlob.encoded(), blobs: ["SRC-BLOB": sha])], store, into: server)
+        #expect(k.created == 1 && k.refused.isEmpty, "\(k)")
+        var got = try #require(try await cards(server).first)
+        #expect(photo(of: got, server) == bytes && got["media"]?["l"]?["uri"] == "https://example.com/logo.png")
+        #expect(got["media"]?.objectValue?.values.contains { $0["blobId"] == "SRC-BLOB" } == false)
+        k = try await replay([book, VersionRow(type: "ContactCard", id: "k1", json: withBlob.encoded(), blobs: ["SRC-BLOB": sha])], store, into: server)
+        #expect(k.created == 0 && k.updated == 0 && k.present == 1, "\(k)")
+
+        // Another photo, as a data: URI this time (RFC 9553 §2.6.4).
+        let png = Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) + Data(repeating: 7, count: 40)
+        let withURI = card(["p": ["@type": "Media", "kind": "photo", "uri": .string("data:image/png;base64," + png.base64EncodedString())]])
+        k = try await replay([book, VersionRow(type: "ContactCard", id: "k1", json: withURI.encoded())], store, into: server)
+        #expect(k.updated == 1, "\(k)")
+        got = try #require(try await cards(server).first)
+        #expect(photo(of: got, server) == png)
+        k = try await replay([book, VersionRow(type: "ContactCard", id: "k1", json: withURI.encoded())], store, into: server)
+        #expect(k.updated == 0 && k.present == 1, "\(k)")
+
+        k = try await replay([book, VersionRow(type: "ContactCard", id: "k1", json: card(nil).encoded())], store, into: server)
+        #expect(k.updated == 1, "\(k)")
+        got = try #require(try await cards(server).first)
+        #expect((got["media"] ?? .null).isNull, "\(got)")
     }
 }
