@@ -202,7 +202,7 @@ public actor JMAPClient {
         try JMAPClient.check(response, url: url)
         let decoded: ResponseBody
         do {
-            decoded = try JSONDecoder().decode(ResponseBody.self, from: response.body)
+            decoded = try ResponseBody(try JSONValue.decode(response.body))
         } catch {
             throw JMAPError.invalidResponse(context: "POST \(url.absoluteString)", reason: "not a JMAP Response: \(error)")
         }
@@ -217,9 +217,19 @@ public actor JMAPClient {
                         accountIds: accountIds)
     }
 
-    struct ResponseBody: Decodable {
+    struct ResponseBody {
         var methodResponses: [Invocation]
         var sessionState: String?
+
+        init(_ json: JSONValue) throws {
+            guard let calls = json["methodResponses"]?.arrayValue else { throw JSONParseError(offset: 0, reason: "no methodResponses") }
+            methodResponses = try calls.map { c in
+                guard let a = c.arrayValue, a.count == 3, let name = a[0].stringValue, let args = a[1].objectValue,
+                      let id = a[2].stringValue else { throw JSONParseError(offset: 0, reason: "a method response is not [name, arguments, id]") }
+                return Invocation(name: name, arguments: args, callId: id)
+            }
+            sessionState = json["sessionState"]?.stringValue
+        }
     }
 
     /// `Foo/get` for any number of ids: split into calls of `maxObjectsInGet` ids, grouped into

@@ -106,10 +106,6 @@ public enum JSONValue: Sendable, Hashable, Codable {
         }
         out.append(UInt8(ascii: "\""))
     }
-
-    public static func decode(_ data: Data) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: data)
-    }
 }
 
 extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral,

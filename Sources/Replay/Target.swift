@@ -73,31 +73,50 @@ extension ReplayTarget {
         }
     }
 
-    /// Every message of the account, paged through `Email/query` with its `Email/get` back-referenced.
+    /// Every message of the account: the ids from `Email/query`, then `Email/get` pages of them
+    /// several at once. (Pages of query and get back-referenced one after the other left the
+    /// server idle between them: a 10k rerun spent 1 s there, the pages in parallel ~0.4 s.)
     func emails() async throws -> [TargetEmail] {
-        // 1,024 a page: the decoded answer is transient, but 4,096 at once put 6 MB on the peak.
-        let page = min(limits.maxObjectsInGet, 1024)
-        var out: [TargetEmail] = []
-        var position = 0
+        var ids: [String] = []
         while true {
             var request = Request(using: using(Capability.mail))
-            let q = request.add("Email/query", ["accountId": .string(accountId), "position": .int(Int64(position)),
-                                                "limit": .int(Int64(page)), "sort": [["property": "id", "isAscending": true]]])
-            let g = request.add("Email/get", ["accountId": .string(accountId),
-                                              "properties": .strings(["id", "blobId", "mailboxIds", "keywords", "receivedAt"])],
-                                references: ["ids": q.reference("/ids")])
-            let response = try await client.send(request)
-            let ids = try response.result(of: q)["ids"]?.arrayValue ?? []
-            for j in try response.result(of: g)["list"]?.arrayValue ?? [] {
-                guard let id = j["id"]?.stringValue, let blob = j["blobId"]?.stringValue else { continue }
-                out.append(TargetEmail(id: id, blobId: blob, mailboxIds: Set(j["mailboxIds"]?.objectValue?.keys ?? [:].keys),
-                                       keywords: Set(j["keywords"]?.objectValue?.keys ?? [:].keys),
-                                       receivedAt: j["receivedAt"]?.stringValue))
+            let q = request.add("Email/query", ["accountId": .string(accountId), "position": .int(Int64(ids.count)),
+                                                "calculateTotal": true, "sort": [["property": "id", "isAscending": true]]])
+            let r = try await client.send(request).result(of: q)
+            let page = (r["ids"]?.arrayValue ?? []).compactMap(\.stringValue)
+            ids += page
+            if page.isEmpty || ids.count >= r["total"]?.intValue ?? 0 { break }
+        }
+        // 1,024 a page: the decoded answer is transient, but 4,096 at once put 6 MB on the peak.
+        let size = min(limits.maxObjectsInGet, 1024)
+        let pages = stride(from: 0, to: ids.count, by: size).map { Array(ids[$0..<min($0 + size, ids.count)]) }
+        var out: [TargetEmail] = []
+        out.reserveCapacity(ids.count)
+        try await withThrowingTaskGroup(of: [TargetEmail].self) { group in
+            var next = 0
+            func start() {
+                guard next < pages.count else { return }
+                let page = pages[next]
+                next += 1
+                group.addTask { try await self.emails(page) }
             }
-            if ids.count < page { break }
-            position += ids.count
+            for _ in 0..<max(1, min(limits.maxConcurrentRequests, 4)) { start() }
+            while let part = try await group.next() {
+                out += part
+                start()
+            }
         }
         return out
+    }
+
+    private func emails(_ ids: [String]) async throws -> [TargetEmail] {
+        let list = try await call("Email/get", ["ids": .strings(ids), "properties": .strings(["id", "blobId", "mailboxIds", "keywords", "receivedAt"])],
+                                  using: using(Capability.mail))["list"]?.arrayValue ?? []
+        return list.compactMap { j in
+            guard let id = j["id"]?.stringValue, let blob = j["blobId"]?.stringValue else { return nil }
+            return TargetEmail(id: id, blobId: blob, mailboxIds: Set(j["mailboxIds"]?.objectValue?.keys ?? [:].keys),
+                               keywords: Set(j["keywords"]?.objectValue?.keys ?? [:].keys), receivedAt: j["receivedAt"]?.stringValue)
+        }
     }
 
     /// Blob id → SHA-256 of its bytes for every blob given: from the catalog's memory of this

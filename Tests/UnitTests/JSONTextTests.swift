@@ -17,6 +17,9 @@ struct JSONTextTests {
         #expect(Catalog.encodeMap(map) == String(decoding: try e.encode(map), as: UTF8.self))
         #expect(Catalog.decodeSet(Catalog.encodeSet(set)) == set && Catalog.decodeMap(Catalog.encodeMap(map)) == map)
         #expect(Catalog.encodeSet([]) == "[]" && Catalog.encodeMap([:]) == "{}")
+        let plain = ["Gabc": "e3b0c442", "Über": "日本語", "": "x", "k": ""]
+        #expect(Catalog.decodeMap(Catalog.encodeMap(plain)) == plain && Catalog.decodeMap("{}") == [:])
+        #expect(Catalog.decodeMap(#"{"a":"b","a":"c"}"#) == ["a": "b"] && Catalog.decodeMap(#"{"a" "b"}"#).isEmpty)
     }
 
     @Test("ids compare byte by byte, as SQLite orders them, not as Swift's String does")
