@@ -27,7 +27,8 @@ let package = Package(
             "CCurl", "Digest", .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "JMAP", dependencies: ["Transport", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "Store", dependencies: ["Digest", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "Store", dependencies: ["Digest", .product(name: "GRDB", package: "GRDB.swift"),
+                                             .product(name: "GRDBSQLite", package: "GRDB.swift")]),
         .target(name: "Formats", dependencies: ["JMAP", "Digest", "CICal"]),
         .target(name: "Sync", dependencies: ["JMAP", "Store", "Formats", .product(name: "Logging", package: "swift-log")]),
         .target(name: "History", dependencies: ["Store", "Formats", "JMAP", "Digest"]),
@@ -42,7 +43,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "jmirror", dependencies: [
-            "Mirror", "Daemon", "Search", "Sync", "History", "Archive", "Replay", "Store", "JMAP", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Mirror", "Daemon", "Search", "Sync", "History", "Archive", "Replay", "Store", "JMAP", "Transport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "TestSupport", dependencies: ["JMAP", "Transport", "Formats", "Digest"], path: "Tests/TestSupport",

@@ -206,11 +206,14 @@ public final class MailSync: @unchecked Sendable {
             let created = try response.result(of: eg1)["list"]?.arrayValue ?? []
             let updated = try response.result(of: eg2)["list"]?.arrayValue ?? []
             let destroyed = (emailChanges["destroyed"]?.arrayValue ?? []).compactMap(\.stringValue)
+            let downloadsBefore = summary.blobsDownloaded
             try await applyEmails(created: created, updated: updated, destroyed: destroyed, into: &round)
             round.states["Mailbox"] = mailboxChanges["newState"]?.stringValue
             round.states["Email"] = emailChanges["newState"]?.stringValue
             // Nothing new and the same states: nothing to make durable (no syncfs, no transaction).
-            if !round.isEmpty || round.states["Mailbox"] != ms || round.states["Email"] != es { try commit(round) }
+            if !round.isEmpty || round.states["Mailbox"] != ms || round.states["Email"] != es {
+                try commit(round, newObjects: summary.blobsDownloaded != downloadsBefore)
+            }
             summary.mailboxesChanged += round.upsertMailboxes.count + round.destroyMailboxes.count
             ms = round.states["Mailbox"] ?? ms
             es = round.states["Email"] ?? es
@@ -297,9 +300,12 @@ public final class MailSync: @unchecked Sendable {
         if !round.upsertEmails.isEmpty { try commit(round) }
     }
 
-    /// Blobs first (durable), then the catalog with the new states, then the view.
-    func commit(_ round: CatalogRound) throws {
-        try store.objects.syncFilesystem()
+    /// Blobs first (durable), then the catalog with the new states, then the view. A round that
+    /// brought no new objects (flags, moves, deletions) has nothing to make durable first: the
+    /// `syncfs` also flushes whatever else is dirty on the filesystem (on the test machine, the
+    /// server's own writes): with it, the commit of 100 flag changes took 83 ms; without, 18–26.
+    func commit(_ round: CatalogRound, newObjects: Bool = true) throws {
+        if newObjects { try store.objects.syncFilesystem() }
         try store.catalog.apply(round)
         setPhase("rendering")
         _ = try view.render()

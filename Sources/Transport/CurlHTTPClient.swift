@@ -26,7 +26,7 @@ public struct TransportOptions: Sendable {
     /// server). TLS verification itself is never turned off.
     public var allowInsecureLoopbackHTTP = false
     public var retry = RetryPolicy()
-    public var userAgent = "jmirror/0.9.0"
+    public var userAgent = "jmirror/0.9.1"
 
     public init() {}
 }
@@ -38,6 +38,14 @@ public final class CurlHTTPClient: HTTPTransport {
     private let limiter: AsyncLimiter
     public let options: TransportOptions
     private let logger: Logger
+
+    /// Loads libcurl (about thirty shared libraries, 4 ms here) and starts the shared engine on a
+    /// thread of their own, for a command about to make requests: it reads its config and catalog
+    /// meanwhile, and its first request waits only for what is left. A quiet sync's whole process
+    /// went from 37.7–39.3 to 33.9–37.3 ms (perf stat, 30 runs each, 10k messages, same run).
+    public static func preload() {
+        Thread.detachNewThread { _ = CurlEngine.shared }
+    }
 
     public init(options: TransportOptions = TransportOptions(), logger: Logger = Logger(label: "jmirror.http")) {
         self.options = options

@@ -5,6 +5,7 @@ import JMAP
 import Mirror
 import Store
 import Sync
+import Transport
 
 struct Sync: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -90,6 +91,7 @@ struct Sync: AsyncParsableCommand {
     }
 
     func run() async throws {
+        CurlHTTPClient.preload()
         let logger = global.start()
         Interruption.json = json
         let started = Date()

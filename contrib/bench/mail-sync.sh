@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Mail sync: jmirror beside mbsync (Debian isync) pulling the same account, same server, same run.
 # Seeds N messages (mostly 2-50 KB, ~0.5% 1-10 MB) per size given, then measures for each tool:
-# the initial sync, a sync with no changes (median of 5), a sync after 100 flag changes, peak RSS;
+# the initial sync, a sync with no changes (median of 5) beside a bare curl sending the same request,
+# a sync after 100 flag changes, peak RSS;
 # and jmirror's download-only floor (`jmirror debug download-floor`: the first sync's requests, data dropped).
 # mbsync runs in its fastest loopback configuration: IMAP COMPRESS disabled.
 # Usage: contrib/bench/mail-sync.sh [N…]   (default: 1000 10000)
@@ -86,6 +87,16 @@ RC
     printf '%-7s %-8s %-18s %10.3f %10s %10s %10.1f\n' "$n" $tool "no change (med 5)" "$(printf '%s\n' "${ts[@]}" | median)" - - \
       "$(printf '%s\n' "${rs[@]}" | median)"
   done
+  # The floor of a quiet sync: a bare curl process sending the very request jmirror's quiet sync
+  # sends (its body from `-vv`), over HTTP/1.1 with basic auth, median of 5.
+  "$bin" --config "$work/config.toml" -vv sync 2>&1 >/dev/null | sed -n 's/.*request body: //p' | tail -1 > "$work/request.json"
+  printf 'user = "%s:%s"\n' "$user" "$JMIRROR_TEST_PASSWORD_PREFIX$user" > "$work/curlrc"
+  ts=()
+  for _ in 1 2 3 4 5; do
+    read -r t rss < <(run curl -s -o /dev/null -K "$work/curlrc" -H 'Content-Type: application/json' \
+      --data-binary @"$work/request.json" "$JMIRROR_TEST_HTTP/jmap/"); ts+=("$t")
+  done
+  printf '%-7s %-8s %-18s %10.3f %10s %10s %10.1f\n' "$n" curl "same request (med 5)" "$(printf '%s\n' "${ts[@]}" | median)" - - "$rss"
   flip100 "$user"
   for tool in jmirror mbsync; do
     if [ $tool = jmirror ]; then cmd=("${jm[@]}"); else cmd=("${mbs[@]}"); fi
