@@ -80,8 +80,9 @@ public struct ObjectStore: Sendable {
     ///
     /// The inode is made nameless (`O_TMPFILE`) and named afterwards: creating a file by name holds
     /// the directory's lock while ext4 looks for a free inode, and on a filesystem without a journal
-    /// that search skips every inode freed in the last half minute, so after a large deletion the
-    /// four writers of a first sync queued (and spun) on `tmp/`'s lock for most of their time.
+    /// that search steps over every inode freed in the last one to six minutes, so after a large
+    /// deletion the four writers of a first sync queued (and spun) on `tmp/`'s lock for most of
+    /// their time.
     public func makeTemporaryFile() throws -> (path: String, descriptor: Int32) {
         var anonymous = open(temporaryDirectory, ObjectStore.tmpfileFlags | O_WRONLY | O_CLOEXEC, 0o400)
         for _ in 0..<16 {
