@@ -91,34 +91,62 @@ extension SearchIndex {
             condition = "(\(condition)) AND d.account IN (\(options.accounts.map { _ in "?" }.joined(separator: ",")))"
             arguments += options.accounts
         }
-        var order = "d.received DESC, d.id DESC"
-        switch options.sort {
-        case .newest: break
-        case .oldest: order = "d.received ASC, d.id ASC"
-        case .relevance:
-            if let ranked = query.rankingExpression {
-                order = "(SELECT bm25(text) FROM text WHERE text MATCH ? AND rowid = d.id), d.received DESC"
-                arguments.append(ranked)
+        // Two passes. The first finds the matches' row ids and dates only, and orders them here;
+        // the second reads the rows chosen, in row order. Sorting whole rows in SQLite was most of a
+        // query matching 100,000 messages (its sorter moved 30 MB of rows), and a `--limit 20`
+        // over them read every row only to keep twenty.
+        let keys: [(id: Int64, received: Double)]
+        if options.sort == .relevance, let ranked = query.rankingExpression {
+            var sql = """
+                SELECT d.id FROM \(from.0) WHERE \(condition)
+                ORDER BY (SELECT bm25(text) FROM text WHERE text MATCH ? AND rowid = d.id), d.received DESC
+                """
+            if let limit = options.limit { sql += " LIMIT \(max(0, limit))" }
+            keys = try Int64.fetchAll(db, sql: sql, arguments: StatementArguments(from.1 + arguments + [ranked])).map { ($0, 0) }
+        } else {
+            var found: [(id: Int64, received: Double)] = []
+            let rows = try Row.fetchCursor(db, sql: "SELECT d.id, d.received FROM \(from.0) WHERE \(condition)",
+                                           arguments: StatementArguments(from.1 + arguments))
+            // A message without a date sorts as the oldest, as SQLite orders NULL.
+            while let r = try rows.next() { found.append((r[0], (r[1] as Double?) ?? -.infinity)) }
+            let oldest = options.sort == .oldest
+            found.sort { a, b in
+                a.received != b.received ? (a.received < b.received) == oldest : (a.id < b.id) == oldest
             }
+            keys = options.limit.map { Array(found.prefix(max(0, $0))) } ?? found
         }
+        guard !keys.isEmpty else { return [] }
+
+        var position: [Int64: Int] = [:]
+        position.reserveCapacity(keys.count)
+        for (i, k) in keys.enumerated() { position[k.id] = i }
+        let ids = keys.map(\.id).sorted()
+        var list = "["
+        list.reserveCapacity(ids.count * 8)
+        for (i, id) in ids.enumerated() {
+            if i > 0 { list.append(",") }
+            list.append(String(id))
+        }
+        list.append("]")
         // Columns by position: GRDB finds a column by name case-insensitively, lowercasing it,
         // and 13 names per row were a tenth of a 2,000-result query's CPU time.
-        var sql = """
-            SELECT d.account, d.email_id, d.thread_id, d.received, d.sender, d.subject, d.folders, d.keywords, d.size, d.sha256, d.deleted
-            FROM \(from.0) WHERE \(condition) ORDER BY \(order)
+        let sql = """
+            SELECT d.id, d.account, d.email_id, d.thread_id, d.received, d.sender, d.subject, d.folders, d.keywords, d.size,
+                d.sha256, d.deleted
+            FROM json_each(?) j CROSS JOIN \(from.0) ON d.id = j.value
             """
-        if let limit = options.limit { sql += " LIMIT \(max(0, limit))" }
-        var hits: [SearchHit] = []
-        let rows = try Row.fetchCursor(db, sql: sql, arguments: StatementArguments(from.1 + arguments))
+        var slots = [SearchHit?](repeating: nil, count: keys.count)
+        let rows = try Row.fetchCursor(db, sql: sql, arguments: StatementArguments([list] + from.1))
         while let r = try rows.next() {
-            let received: Double? = r[3]
-            let folders: String = r[6], keywords: String = r[7]
-            hits.append(SearchHit(account: r[0], id: r[1], threadId: r[2], date: received.map(Date.init(timeIntervalSince1970:)),
-                                  from: r[4], subject: r[5], folders: folders.split(separator: "\n").map(String.init),
-                                  keywords: keywords.split(separator: " ").map(String.init), size: r[8], sha256: r[9],
-                                  deleted: (r[10] as Int) != 0))
+            guard let i = position[r[0]] else { continue }
+            let received: Double? = r[4]
+            let folders: String = r[7], keywords: String = r[8]
+            slots[i] = SearchHit(account: r[1], id: r[2], threadId: r[3], date: received.map(Date.init(timeIntervalSince1970:)),
+                                 from: r[5], subject: r[6], folders: folders.split(separator: "\n").map(String.init),
+                                 keywords: keywords.split(separator: " ").map(String.init), size: r[9], sha256: r[10],
+                                 deleted: (r[11] as Int) != 0)
         }
-        return hits
+        return slots.compactMap { $0 }
     }
 
     /// The indexed message with this id (in one account, or in any).

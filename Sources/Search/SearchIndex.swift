@@ -24,6 +24,9 @@ public final class SearchIndex: @unchecked Sendable {
         var config = Configuration()
         // Syncs of several accounts (the daemon) and a search may write at once.
         config.busyMode = .timeout(30)
+        // Results are sorted by date: on disk, SQLite's sorter spilled 30 MB of rows to a
+        // temporary file for a query matching 100,000 messages, half of its time.
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA temp_store = MEMORY") }
         db = try DatabaseQueue(path: path, configuration: config)
         try db.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") }
         var m = DatabaseMigrator()

@@ -164,9 +164,14 @@ public final class MailSync: @unchecked Sendable {
     // MARK: Delta rounds
 
     /// One request per round: Mailbox and Email changes with their objects, by result reference.
+    /// The first round asks only for the Email state (`Email/get` of no ids), and asks for the
+    /// changes in a second round when it moved: Cyrus's Email/changes takes time in proportion to
+    /// the account even when nothing changed (12 ms of a quiet sync's 20 ms request at 100,000
+    /// messages, 1 ms at 1,000), its state none. A sync with changes pays one more request.
     func deltaSync(mailboxState: String, emailState: String) async throws {
         var ms = mailboxState, es = emailState
         let limits = await client.session.coreLimits
+        var probing = true
         while true {
             setPhase("changes")
             var request = Request(using: [Capability.mail])
@@ -174,12 +179,19 @@ public final class MailSync: @unchecked Sendable {
                                                      "maxChanges": .int(Int64(min(limits.maxObjectsInGet, 500)))])
             let mg1 = request.add("Mailbox/get", ["accountId": .string(accountId)], references: ["ids": mc.reference("/created")])
             let mg2 = request.add("Mailbox/get", ["accountId": .string(accountId)], references: ["ids": mc.reference("/updated")])
-            let ec = request.add("Email/changes", ["accountId": .string(accountId), "sinceState": .string(es),
-                                                   "maxChanges": .int(Int64(min(limits.maxObjectsInGet, 1000)))])
-            let eg1 = request.add("Email/get", ["accountId": .string(accountId), "properties": .strings(MailSync.emailProperties)],
-                                  references: ["ids": ec.reference("/created")])
-            let eg2 = request.add("Email/get", ["accountId": .string(accountId), "properties": ["id", "mailboxIds", "keywords"]],
-                                  references: ["ids": ec.reference("/updated")])
+            var email: (changes: Call, created: Call, updated: Call)?
+            var probe: Call?
+            if probing {
+                probe = request.add("Email/get", ["accountId": .string(accountId), "ids": .array([])])
+            } else {
+                let ec = request.add("Email/changes", ["accountId": .string(accountId), "sinceState": .string(es),
+                                                       "maxChanges": .int(Int64(min(limits.maxObjectsInGet, 1000)))])
+                email = (ec,
+                         request.add("Email/get", ["accountId": .string(accountId), "properties": .strings(MailSync.emailProperties)],
+                                     references: ["ids": ec.reference("/created")]),
+                         request.add("Email/get", ["accountId": .string(accountId), "properties": ["id", "mailboxIds", "keywords"]],
+                                     references: ["ids": ec.reference("/updated")]))
+            }
             var planned: [ItemSync.Planned] = []
             if let items, !itemsPlanned {
                 planned = try items.plan(into: &request)
@@ -187,12 +199,17 @@ public final class MailSync: @unchecked Sendable {
             }
             let response = try await client.send(request)
             try await items?.absorb(response, planned)
+            if let probe {
+                probing = false
+                // Moved: the next round asks for Mailbox and Email changes together, as always.
+                if try response.result(of: probe)["state"]?.stringValue != es { continue }
+            }
 
             let mailboxChanges: [String: JSONValue]
-            let emailChanges: [String: JSONValue]
+            var emailChanges: [String: JSONValue] = [:]
             do {
                 mailboxChanges = try response.result(of: mc)
-                emailChanges = try response.result(of: ec)
+                if let email { emailChanges = try response.result(of: email.changes) }
             } catch let e as JMAPError where MailSync.meansResync(e) {
                 logger.notice("\(name): \(e); reconciling with a full listing")
                 try await fullSync()
@@ -203,13 +220,13 @@ public final class MailSync: @unchecked Sendable {
                 if let row = MailSync.mailboxRow(m) { round.upsertMailboxes.append(row) }
             }
             round.destroyMailboxes = (mailboxChanges["destroyed"]?.arrayValue ?? []).compactMap(\.stringValue)
-            let created = try response.result(of: eg1)["list"]?.arrayValue ?? []
-            let updated = try response.result(of: eg2)["list"]?.arrayValue ?? []
+            let created = try email.map { try response.result(of: $0.created)["list"]?.arrayValue ?? [] } ?? []
+            let updated = try email.map { try response.result(of: $0.updated)["list"]?.arrayValue ?? [] } ?? []
             let destroyed = (emailChanges["destroyed"]?.arrayValue ?? []).compactMap(\.stringValue)
             let downloadsBefore = summary.blobsDownloaded
             try await applyEmails(created: created, updated: updated, destroyed: destroyed, into: &round)
             round.states["Mailbox"] = mailboxChanges["newState"]?.stringValue
-            round.states["Email"] = emailChanges["newState"]?.stringValue
+            round.states["Email"] = emailChanges["newState"]?.stringValue ?? es
             // Nothing new and the same states: nothing to make durable (no syncfs, no transaction).
             if !round.isEmpty || round.states["Mailbox"] != ms || round.states["Email"] != es {
                 try commit(round, newObjects: summary.blobsDownloaded != downloadsBefore)

@@ -66,6 +66,13 @@ extension Integration {
             let again = try await mirror.sync(account)
             #expect(again.apiRequests == 1)
             #expect(again.blobsDownloaded == 0 && again.created == 0 && !again.fullResync)
+
+            // The quiet request asks only for the Email state; a moved state costs a second request with the changes.
+            let ids = try await account.allEmailIds()
+            try await account.updateEmail(ids[0], ["keywords/$flagged": true])
+            let flagged = try await mirror.sync(account)
+            #expect(flagged.apiRequests == 2 && flagged.updated == 1 && flagged.blobsDownloaded == 0)
+            #expect(try mirror.snapshot() == (try await account.expectedMaildir()))
             #expect(FileManager.default.fileExists(atPath: mirror.mailRoot + "/.Archive/maildirfolder"))
             #expect(!FileManager.default.fileExists(atPath: mirror.mailRoot + "/maildirfolder"))
         }
