@@ -54,14 +54,25 @@ public enum AccountSync {
     /// Once a search index exists, every sync keeps it current. Indexing never fails a sync: a
     /// problem is reported, and the next sync (or `search --reindex`) tries again.
     static func updateSearchIndex(_ account: String, store: MirrorStore, logger: Logger, warn: (String) -> Void) {
-        guard SearchIndex.exists(mirror: store.root) else { return }
+        guard SearchIndex.exists(mirror: store.root) else {
+            // No index (never built, or deleted): the catalog stops noting changes for one.
+            if (try? store.catalog.searchJournalToken()) != nil { try? store.catalog.stopSearchJournal() }
+            return
+        }
         do {
+            // A rebuild under way reads everything itself; the changes it may have passed stay
+            // in the journal for the next update.
+            guard let lock = try SearchIndexLock(index: SearchIndex.path(mirror: store.root), exclusive: false, wait: false) else {
+                logger.info("\(account): search index: a rebuild is under way; the next sync updates it")
+                return
+            }
+            defer { withExtendedLifetime(lock) {} }
             let index = try SearchIndex(path: SearchIndex.path(mirror: store.root))
             // A quiet sync changed nothing the index has not read: it costs one lookup.
             guard try !index.isCurrent(account: account, catalog: store.catalog) else { return }
             let r = try index.update(catalog: store.catalog, objects: store.objects, accounts: [account])
             logger.info("\(account): search index: \(r.indexed) indexed, \(r.updated) updated, \(r.markedDeleted) deleted",
-                        metadata: ["seconds": "\(r.seconds)"])
+                        metadata: ["seconds": "\(r.seconds)", "compared": "\(r.compared)"])
         } catch {
             warn("jmirror: \(account): the search index was not updated (\(ErrorClassifier.message(for: error))); "
                  + "the next sync tries again")

@@ -17,6 +17,9 @@ extension SearchIndex {
         public var unreadable = 0
         /// Contacts and events indexed, changed or removed.
         public var items = 0
+        /// Messages compared with the catalog: those its journal named, or all of them (after a
+        /// rebuild, a deleted snapshot, a renamed folder, or changes the journal did not see).
+        public var compared = 0
         public var seconds = 0.0
     }
 
@@ -42,11 +45,16 @@ extension SearchIndex {
     }
 
     /// What the index should hold (every message on the server, and every one a snapshot keeps)
-    /// against what it holds, walked side by side in order of message id: memory for the
+    /// against what it holds. After a sync, only the messages the catalog's journal names since
+    /// the last update are compared (a sync after 100 flag changes at 100,000 messages spent
+    /// 0.57 s walking them all); after a rebuild, a deleted snapshot, a renamed folder or a gap in
+    /// the journal, every message is, walked side by side in order of message id: memory for the
     /// differences only, not for the account (a rebuild of 100k messages held 253 MB when both
     /// sides were dictionaries).
     private func update(account: String, catalog: Catalog, objects: ObjectStore, result: inout UpdateResult,
                         progress: (Int, Int) -> Void) throws {
+        let token = try catalog.searchJournalToken() ?? catalog.startSearchJournal()
+        let journal = try catalog.searchJournal(account: account, limit: 5_000)
         let history = try catalog.deletedEmailVersions(account: account)
         // Folder names: today's mailboxes, and for messages in mailboxes since destroyed, their last name.
         var mailboxes = Dictionary(try catalog.mailboxes(account: account).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
@@ -56,45 +64,85 @@ extension SearchIndex {
                                          role: nil, json: v.json)
         }
         let paths = Self.folderPaths(Array(mailboxes.values))
+        let folders = paths.sorted { $0.key < $1.key }.map { "\($0.key)\t\($0.value)" }.joined(separator: "\n")
         let kept = history.emails.filter { $0.sha256.map(objects.contains) == true }
             .sorted { $0.id.precedesInBytes($1.id) }
         let keptById = Dictionary(kept.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         func keptFacts(_ v: VersionRow) -> IndexedFacts { IndexedFacts(kept: v, paths: paths) }
 
+        let followed = try db.read { db in
+            try Row.fetchOne(db, sql: "SELECT token, folders FROM journal WHERE account = ?", arguments: [account])
+        }
+        let changed: Set<String>? = followed.flatMap { r in
+            (r[0] as String) == token && (r[1] as String) == folders ? journal.ids : nil
+        }
+
         var toRead: [(id: String, replaces: Int64?)] = []
         var toUpdate: [(Int64, IndexedFacts)] = []
         var gone: [Int64] = []
-        try db.read { db in
-            let known = try Row.fetchCursor(db, sql: "SELECT id, email_id, sha256, fingerprint FROM doc WHERE account = ? ORDER BY email_id",
-                                            arguments: [account])
-            // Columns by position (id, email_id, sha256, fingerprint): a lookup by name lowercases
-            // it, four times per message of the account.
-            var k = try known.next()
-            func consider(_ id: String, _ facts: IndexedFacts) throws {
-                while let row = k, (row[1] as String).precedesInBytes(id) {
-                    gone.append(row[0])
+        if let changed {
+            result.compared += changed.count
+            let current = try catalog.emails(account: account, ids: Array(changed))
+            try db.read { db in
+                let known = try db.cachedStatement(sql: "SELECT id, sha256, fingerprint FROM doc WHERE account = ? AND email_id = ?")
+                for id in changed.sorted(by: { $0.precedesInBytes($1) }) {
+                    var facts: IndexedFacts?
+                    if let e = current[id] {
+                        // Not downloaded yet: out of the index until the next sync brings it, as in the walk.
+                        facts = e.sha256.map { sha in
+                            IndexedFacts(sha256: sha, received: e.receivedAt, size: e.size, keywords: e.keywords.sorted(),
+                                         folders: e.mailboxIds.compactMap { paths[$0] }.sorted())
+                        }
+                    } else if let v = keptById[id] {
+                        facts = keptFacts(v)
+                    }
+                    let row = try Row.fetchOne(known, arguments: [account, id])
+                    switch (facts, row) {
+                    case (nil, nil): break
+                    case let (nil, row?): gone.append(row[0])
+                    case (_?, nil): toRead.append((id, nil))
+                    case let (f?, row?):
+                        if row[1] as String != f.sha256 {
+                            toRead.append((id, row[0]))
+                        } else if row[2] as String != f.fingerprint {
+                            toUpdate.append((row[0], f))
+                        }
+                    }
+                }
+            }
+        } else {
+            try db.read { db in
+                let known = try Row.fetchCursor(db, sql: "SELECT id, email_id, sha256, fingerprint FROM doc WHERE account = ? ORDER BY email_id",
+                                                arguments: [account])
+                // Columns by position (id, email_id, sha256, fingerprint): a lookup by name lowercases
+                // it, four times per message of the account.
+                var k = try known.next()
+                func consider(_ id: String, _ facts: IndexedFacts) throws {
+                    while let row = k, (row[1] as String).precedesInBytes(id) {
+                        gone.append(row[0])
+                        k = try known.next()
+                    }
+                    guard let row = k, row[1] as String == id else { return toRead.append((id, nil)) }
+                    if row[2] as String != facts.sha256 {
+                        toRead.append((id, row[0]))
+                    } else if row[3] as String != facts.fingerprint {
+                        toUpdate.append((row[0], facts))
+                    }
                     k = try known.next()
                 }
-                guard let row = k, row[1] as String == id else { return toRead.append((id, nil)) }
-                if row[2] as String != facts.sha256 {
-                    toRead.append((id, row[0]))
-                } else if row[3] as String != facts.fingerprint {
-                    toUpdate.append((row[0], facts))
+                var h = 0
+                try catalog.forEachEmailFacts(account: account) { e in
+                    result.compared += 1
+                    while h < kept.count, kept[h].id.precedesInBytes(e.id) { try consider(kept[h].id, keptFacts(kept[h])); h += 1 }
+                    if h < kept.count, kept[h].id == e.id { h += 1 }  // on the server again: the current one counts
+                    guard let sha = e.sha256 else { return }  // not downloaded yet: the next sync brings it
+                    try consider(e.id, IndexedFacts(sha256: sha, received: e.receivedAt, size: e.size, keywords: e.keywords,
+                                                    folders: e.mailboxIds.compactMap { paths[$0] }.sorted()))
                 }
-                k = try known.next()
+                while h < kept.count { try consider(kept[h].id, keptFacts(kept[h])); h += 1 }
+                while let row = k { gone.append(row["id"]); k = try known.next() }
             }
-            var h = 0
-            try catalog.forEachEmailFacts(account: account) { e in
-                while h < kept.count, kept[h].id.precedesInBytes(e.id) { try consider(kept[h].id, keptFacts(kept[h])); h += 1 }
-                if h < kept.count, kept[h].id == e.id { h += 1 }  // on the server again: the current one counts
-                guard let sha = e.sha256 else { return }  // not downloaded yet: the next sync brings it
-                try consider(e.id, IndexedFacts(sha256: sha, received: e.receivedAt, size: e.size, keywords: e.keywords,
-                                                folders: e.mailboxIds.compactMap { paths[$0] }.sorted()))
-            }
-            while h < kept.count { try consider(kept[h].id, keptFacts(kept[h])); h += 1 }
-            while let row = k { gone.append(row["id"]); k = try known.next() }
         }
-
         try db.write { db in
             for (id, f) in toUpdate {
                 try db.execute(sql: """
@@ -136,6 +184,13 @@ extension SearchIndex {
             done += rows.count
             progress(done, toRead.count)
         }
+        // Caught up: the notes read are in the index, and only now may they go. A crash before
+        // this leaves them to be read again, which then changes nothing.
+        try db.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO journal(account, token, folders) VALUES (?, ?, ?)",
+                           arguments: [account, token, folders])
+        }
+        try catalog.consumeSearchJournal(account: account, through: journal.through)
     }
 
     /// A message's words: subject, sender, recipients, body, attachment names, other headers.
@@ -150,12 +205,16 @@ extension SearchIndex {
     /// stopped half-way leaves the old index as it was (and the next sync keeps that one current).
     public static func rebuild(path: String, catalog: Catalog, objects: ObjectStore, accounts: [String],
                                progress: (Int, Int) -> Void = { _, _ in }) throws -> (UpdateResult, Int64) {
+        guard let lock = try SearchIndexLock(index: path, exclusive: true, wait: true) else { throw SearchError("\(path).lock: not taken") }
+        defer { withExtendedLifetime(lock) {} }
         let fresh = path + ".new"
         for p in [fresh, fresh + "-wal", fresh + "-shm"] { try? FileManager.default.removeItem(atPath: p) }
         var result: UpdateResult
         var bytes: Int64
         do {
             let index = try SearchIndex(path: fresh)
+            // A new journal: the old index's notes are of no use to a walk of everything.
+            _ = try catalog.startSearchJournal()
             result = try index.update(catalog: catalog, objects: objects, accounts: accounts, progress: progress)
             // Everything into the main file, so that no WAL belongs to it when it moves.
             try index.db.writeWithoutTransaction { db in

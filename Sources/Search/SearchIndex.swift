@@ -45,6 +45,11 @@ public final class SearchIndex: @unchecked Sendable {
         m.registerMigration("v3: generations read") { db in
             try db.execute(sql: "CREATE TABLE generation(account TEXT PRIMARY KEY, gen INTEGER NOT NULL)")
         }
+        m.registerMigration("v4: the catalog's journal followed") { db in
+            // Per account: the catalog journal's token when the index last caught up with it, and
+            // the folder names it used then (a renamed folder changes every message in it).
+            try db.execute(sql: "CREATE TABLE journal(account TEXT PRIMARY KEY, token TEXT NOT NULL, folders TEXT NOT NULL)")
+        }
         try m.migrate(db)
     }
 
@@ -108,4 +113,25 @@ struct IndexedFacts: Equatable {
 
     var keywordText: String { " " + keywords.map { $0.lowercased() }.joined(separator: " ") + " " }
     var folderText: String { "\n" + folders.joined(separator: "\n") + "\n" }
+}
+
+/// Rebuilds and updates take turns through a lock file beside the index: a rebuild holds it
+/// alone, updates share it. Without it, a sync updating the old index during a rebuild could take
+/// from the catalog's journal a change the new index's walk had already passed.
+public final class SearchIndexLock: Sendable {
+    private let descriptor: Int32
+
+    /// nil when `wait` is false and the other kind holds it.
+    public init?(index: String, exclusive: Bool, wait: Bool) throws {
+        let path = index + ".lock"
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw SearchError("\(path): \(String(cString: strerror(errno)))") }
+        guard flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | (wait ? 0 : LOCK_NB)) == 0 else {
+            close(fd)
+            return nil
+        }
+        descriptor = fd
+    }
+
+    deinit { close(descriptor) }
 }

@@ -33,7 +33,7 @@ public final class MirrorStore: Sendable {
 
     /// The catalog and the object store without the lock, for readers that must work while a
     /// daemon holds it (search). SQLite keeps their reads consistent; they write nothing but
-    /// their own files.
+    /// their own files and the search journal's bookkeeping (`CatalogSearchJournal.swift`).
     public static func reader(root: String) throws -> (catalog: Catalog, objects: ObjectStore) {
         let meta = root + "/.jmirror"
         guard FileManager.default.fileExists(atPath: meta + "/catalog.sqlite") else {

@@ -137,6 +137,43 @@ struct VersionedRowsTests {
         #expect(try c.emailCount(account: "b") == 7 && c.emailCount(account: "none") == 0)
     }
 
+    @Test("the search journal notes every message written while an index follows, and only then")
+    func searchJournal() throws {
+        let c = try catalog()
+        var round = CatalogRound(account: "a")
+        round.upsertEmails = (0..<20).map { email("e\($0)") }
+        try c.apply(round)
+        // No index follows: nothing is noted.
+        #expect(try c.searchJournalToken() == nil)
+        #expect(try c.searchJournal(account: "a", limit: 100).ids == [])
+        let token = try c.startSearchJournal()
+        #expect(try c.searchJournalToken() == token)
+        var change = CatalogRound(account: "a")
+        change.upsertEmails = [email("e1", keywords: ["$seen"]), email("e2", box: "m2"), email("new")]
+        change.destroyEmails = ["e3"]
+        try c.apply(change)
+        var other = CatalogRound(account: "b")
+        other.upsertEmails = [email("x")]
+        try c.apply(other)
+        let noted = try c.searchJournal(account: "a", limit: 100)
+        #expect(noted.ids == ["e1", "e2", "new", "e3"])
+        #expect(try c.searchJournal(account: "a", limit: 3).ids == nil)  // more than is worth reading one by one
+        // A note made after the read survives the consumption of what was read.
+        change.upsertEmails = [email("e4", keywords: ["$flagged"])]
+        change.destroyEmails = []
+        try c.apply(change)
+        try c.consumeSearchJournal(account: "a", through: noted.through)
+        #expect(try c.searchJournal(account: "a", limit: 100).ids == ["e4"])
+        #expect(try c.searchJournal(account: "b", limit: 100).ids == ["x"])
+        // A deleted snapshot changes what --history finds: everything is compared again.
+        let snap = try #require(try c.recordSnapshot(account: "a", tags: [], force: false))
+        try c.forgetSnapshots(ids: [snap.id])
+        #expect(try c.searchJournal(account: "a", limit: 100).ids == nil)
+        try c.stopSearchJournal()
+        try c.apply(change)
+        #expect(try c.searchJournalToken() == nil && c.searchJournal(account: "a", limit: 100).ids == [])
+    }
+
     @Test("a snapshot costs one row; a change costs one or two rows; old snapshots keep their state")
     func costAndState() throws {
         let c = try catalog()
