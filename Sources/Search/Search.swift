@@ -32,12 +32,53 @@ public struct SearchHit: Sendable, Codable, Equatable {
     public var date: Date?
     public var from: String
     public var subject: String
-    public var folders: [String]
-    public var keywords: [String]
     public var size: Int
     public var sha256: String
     /// No longer on the server (only with `--history`).
     public var deleted: Bool
+    // As the index stores them ("\nA\nA/B\n", " $seen $flagged "), split when asked: splitting
+    // every hit's lists was a fifth of a 100,000-result query that prints only ids.
+    var folderText: String
+    var keywordText: String
+
+    public var folders: [String] { folderText.split(separator: "\n").map(String.init) }
+    public var keywords: [String] { keywordText.split(separator: " ").map(String.init) }
+
+    enum CodingKeys: String, CodingKey {
+        case account, id, threadId, date, from, subject, folders, keywords, size, sha256, deleted
+    }
+
+    init(account: String, id: String, threadId: String?, date: Date?, from: String, subject: String, folderText: String,
+         keywordText: String, size: Int, sha256: String, deleted: Bool) {
+        (self.account, self.id, self.threadId, self.date, self.from, self.subject) = (account, id, threadId, date, from, subject)
+        (self.folderText, self.keywordText, self.size, self.sha256, self.deleted) = (folderText, keywordText, size, sha256, deleted)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(account: try c.decode(String.self, forKey: .account), id: try c.decode(String.self, forKey: .id),
+                  threadId: try c.decodeIfPresent(String.self, forKey: .threadId), date: try c.decodeIfPresent(Date.self, forKey: .date),
+                  from: try c.decode(String.self, forKey: .from), subject: try c.decode(String.self, forKey: .subject),
+                  folderText: "\n" + (try c.decode([String].self, forKey: .folders)).joined(separator: "\n") + "\n",
+                  keywordText: " " + (try c.decode([String].self, forKey: .keywords)).joined(separator: " ") + " ",
+                  size: try c.decode(Int.self, forKey: .size), sha256: try c.decode(String.self, forKey: .sha256),
+                  deleted: try c.decode(Bool.self, forKey: .deleted))
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(account, forKey: .account)
+        try c.encode(id, forKey: .id)
+        try c.encodeIfPresent(threadId, forKey: .threadId)
+        try c.encodeIfPresent(date, forKey: .date)
+        try c.encode(from, forKey: .from)
+        try c.encode(subject, forKey: .subject)
+        try c.encode(folders, forKey: .folders)
+        try c.encode(keywords, forKey: .keywords)
+        try c.encode(size, forKey: .size)
+        try c.encode(sha256, forKey: .sha256)
+        try c.encode(deleted, forKey: .deleted)
+    }
 }
 
 extension SearchIndex {
@@ -103,6 +144,15 @@ extension SearchIndex {
                 """
             if let limit = options.limit { sql += " LIMIT \(max(0, limit))" }
             keys = try Int64.fetchAll(db, sql: sql, arguments: StatementArguments(from.1 + arguments + [ranked])).map { ($0, 0) }
+        } else if let limit = options.limit, limit <= 1_000, from.0 == "doc d" {
+            // A page of results (what a person reads): the date index yields matches newest first
+            // and the scan stops at the limit. 20 of 100,000 matches: 23 ms of SQL instead of 50
+            // ms for every match's date; with few matches it reads the whole index (9 ms at 100k).
+            let direction = options.sort == .oldest ? "ASC" : "DESC"
+            keys = try Row.fetchAll(db, sql: """
+                SELECT d.id, d.received FROM doc d INDEXED BY doc_received WHERE \(condition)
+                ORDER BY d.received \(direction), d.id \(direction) LIMIT \(max(0, limit))
+                """, arguments: StatementArguments(arguments)).map { ($0[0], ($0[1] as Double?) ?? -.infinity) }
         } else {
             var found: [(id: Int64, received: Double)] = []
             let rows = try Row.fetchCursor(db, sql: "SELECT d.id, d.received FROM \(from.0) WHERE \(condition)",
@@ -117,33 +167,29 @@ extension SearchIndex {
         }
         guard !keys.isEmpty else { return [] }
 
-        var position: [Int64: Int] = [:]
-        position.reserveCapacity(keys.count)
-        for (i, k) in keys.enumerated() { position[k.id] = i }
-        let ids = keys.map(\.id).sorted()
+        // The rows are read in row order (sequential pages) and put back in the order chosen.
+        let order = keys.indices.sorted { keys[$0].id < keys[$1].id }
         var list = "["
-        list.reserveCapacity(ids.count * 8)
-        for (i, id) in ids.enumerated() {
+        list.reserveCapacity(order.count * 8)
+        for (i, k) in order.enumerated() {
             if i > 0 { list.append(",") }
-            list.append(String(id))
+            list.append(String(keys[k].id))
         }
         list.append("]")
         // Columns by position: GRDB finds a column by name case-insensitively, lowercasing it,
         // and 13 names per row were a tenth of a 2,000-result query's CPU time.
         let sql = """
-            SELECT d.id, d.account, d.email_id, d.thread_id, d.received, d.sender, d.subject, d.folders, d.keywords, d.size,
+            SELECT j.key, d.account, d.email_id, d.thread_id, d.received, d.sender, d.subject, d.folders, d.keywords, d.size,
                 d.sha256, d.deleted
             FROM json_each(?) j CROSS JOIN \(from.0) ON d.id = j.value
             """
         var slots = [SearchHit?](repeating: nil, count: keys.count)
         let rows = try Row.fetchCursor(db, sql: sql, arguments: StatementArguments([list] + from.1))
         while let r = try rows.next() {
-            guard let i = position[r[0]] else { continue }
+            let i = order[r[0] as Int]
             let received: Double? = r[4]
-            let folders: String = r[7], keywords: String = r[8]
             slots[i] = SearchHit(account: r[1], id: r[2], threadId: r[3], date: received.map(Date.init(timeIntervalSince1970:)),
-                                 from: r[5], subject: r[6], folders: folders.split(separator: "\n").map(String.init),
-                                 keywords: keywords.split(separator: " ").map(String.init), size: r[9], sha256: r[10],
+                                 from: r[5], subject: r[6], folderText: r[7], keywordText: r[8], size: r[9], sha256: r[10],
                                  deleted: (r[11] as Int) != 0)
         }
         return slots.compactMap { $0 }

@@ -185,4 +185,46 @@ struct SearchUnitTests {
         #expect(try ids("mime:pdf") == ["m3"])
         #expect(try ids("path:INBOX") == ["m1", "m2"])
     }
+
+    @Test("results come newest or oldest first, ties by index order, undated last or first; a limit takes the first ones")
+    func ordering() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("idx-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let index = try SearchIndex(path: dir + "/search.sqlite")
+        var generator = SystemRandomNumberGenerator()
+        // 3,000 messages: dates with ties and some missing, every third deleted, a word in every other.
+        var expected: [(id: Int, received: Double?, word: Bool, deleted: Bool)] = []
+        try index.db.write { db in
+            for i in 1...3_000 {
+                let received: Double? = i % 97 == 0 ? nil : Double(Int.random(in: 0..<500, using: &generator))
+                expected.append((i, received, i % 2 == 0, i % 3 == 0))
+                try db.execute(sql: """
+                    INSERT INTO doc(id, account, email_id, sha256, received, size, keywords, folders, subject, sender,
+                        has_attachment, deleted, fingerprint)
+                    VALUES (?, 'a', ?, 'x', ?, 1, ' ', '\nINBOX\n', '', '', 0, ?, '')
+                    """, arguments: [i, "m\(i)", received, i % 3 == 0 ? 1 : 0])
+                try SearchIndex.insertText(db, rowid: Int64(i), [i % 2 == 0 ? "invoice" : "other", "", "", "", "", ""])
+            }
+        }
+        for sort in [SearchSort.newest, .oldest] {
+            for (q, match) in [("invoice", { (e: (id: Int, received: Double?, word: Bool, deleted: Bool)) in e.word }),
+                               ("", { _ in true })] {
+                for history in [false, true] {
+                    let all = expected.filter { match($0) && (history || !$0.deleted) }.sorted { a, b in
+                        let (x, y) = (a.received ?? -1, b.received ?? -1)
+                        return x != y ? (x > y) == (sort == .newest) : (a.id > b.id) == (sort == .newest)
+                    }.map { "m\($0.id)" }
+                    for limit in [nil, 1, 20, 1_000, 1_001, 5_000] as [Int?] {
+                        var options = SearchOptions()
+                        options.sort = sort
+                        options.limit = limit
+                        options.history = history
+                        let got = try index.search(try Query.parse(q), options: options).map(\.id)
+                        #expect(got == Array(all.prefix(limit ?? all.count)), "\(q) \(sort) limit \(limit as Any) history \(history)")
+                    }
+                }
+            }
+        }
+    }
 }
