@@ -3,7 +3,8 @@
 # Seeds N messages (default 10,000), mirrors them, then measures: building the index
 # (`jmirror search --reindex`) against `notmuch new` (time, peak RSS, size on disk); an
 # incremental update after 100 new messages (the sync's own index update, from its -v log); and
-# whole-process query times (median and p95 of 20 runs) for the same queries in both languages.
+# whole-process query times (median and p95 of 20 runs) for the same queries in both languages,
+# printing every match and then only the 20 newest (`--limit 20`, notmuch `--limit=20`).
 # Usage: contrib/bench/search.sh [N]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -66,16 +67,20 @@ queries=(
   "(in:Projects OR in:Projects/*) invoice is:read|(folder:.Projects or folder:.Projects.2024) and invoice and not tag:unread"
   "(subject:invoice OR subject:holiday) -subject:meeting|(subject:invoice or subject:holiday) and not subject:meeting"
 )
-printf '%-40s %12s %12s %8s\n' "query (whole process, 20 runs)" "jmirror p50/p95" "notmuch p50/p95" "results"
-for pair in "${queries[@]}"; do
-  jq=${pair%%|*}; nq=${pair##*|}
-  jts=(); nts=()
-  for _ in $(seq 20); do
-    read -r t _ < <(run "$bin" --config "$base/config.toml" search --output ids --limit 100000 "$jq"); jts+=("$t")
-    read -r t _ < <(run "${nm[@]}" search --output=messages "$nq"); nts+=("$t")
+p() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {printf "%.0f/%.0f ms", a[int((NR+1)/2)]*1000, a[int(NR*0.95)]*1000}'; }
+# Every match printed (both tools newest first), then the first page a person reads: the 20 newest.
+for limit in all 20; do
+  if [ $limit = all ]; then jl=(--limit 10000000); nl=(); else jl=(--limit $limit); nl=(--limit=$limit); fi
+  printf '%-40s %12s %12s %8s\n' "query, $limit results (whole process, 20 runs)" "jmirror p50/p95" "notmuch p50/p95" "results"
+  for pair in "${queries[@]}"; do
+    jq=${pair%%|*}; nq=${pair##*|}
+    jts=(); nts=()
+    for _ in $(seq 20); do
+      read -r t _ < <(run "$bin" --config "$base/config.toml" search --output ids "${jl[@]}" "$jq"); jts+=("$t")
+      read -r t _ < <(run "${nm[@]}" search --output=messages "${nl[@]}" "$nq"); nts+=("$t")
+    done
+    jc=$("$bin" --config "$base/config.toml" search --output ids "${jl[@]}" "$jq" | wc -l)
+    nc=$("${nm[@]}" search --output=messages "${nl[@]}" "$nq" | wc -l)
+    printf '%-40s %15s %15s %5s/%s\n' "$jq" "$(p "${jts[@]}")" "$(p "${nts[@]}")" "$jc" "$nc"
   done
-  jc=$("$bin" --config "$base/config.toml" search --output ids --limit 100000 "$jq" | wc -l)
-  nc=$("${nm[@]}" count "$nq")
-  p() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {printf "%.0f/%.0f ms", a[int((NR+1)/2)]*1000, a[int(NR*0.95)]*1000}'; }
-  printf '%-40s %15s %15s %5s/%s\n' "$jq" "$(p "${jts[@]}")" "$(p "${nts[@]}")" "$jc" "$nc"
 done
