@@ -73,11 +73,19 @@ struct SearchCommand: AsyncParsableCommand {
         let json = output == "json"
         do {
             let config = try global.loadConfig()
-            let (catalog, objects) = try MirrorStore.reader(root: config.mirrorPath)
+            // The catalog only for what needs it (a rebuild, a snapshot, file paths): opening it
+            // was a tenth of a narrow query's whole process.
+            var opened: (catalog: Catalog, objects: ObjectStore)?
+            func store() throws -> (catalog: Catalog, objects: ObjectStore) {
+                if let opened { return opened }
+                let s = try MirrorStore.reader(root: config.mirrorPath)
+                opened = s
+                return s
+            }
             let indexPath = SearchIndex.path(mirror: config.mirrorPath)
             if reindex {
                 let progress = ProgressLine(enabled: isatty(STDERR_FILENO) == 1)
-                let (r, bytes) = try SearchIndex.rebuild(path: indexPath, catalog: catalog, objects: objects,
+                let (r, bytes) = try SearchIndex.rebuild(path: indexPath, catalog: try store().catalog, objects: try store().objects,
                                                          accounts: config.accounts.map(\.name)) { done, total in
                     progress.text("indexing \(done)/\(total) messages")
                 }
@@ -115,6 +123,7 @@ struct SearchCommand: AsyncParsableCommand {
             options.sort = order
             var hits: [SearchHit]
             if let snapshot {
+                let catalog = try store().catalog
                 let snap = try SnapshotRef.resolve(snapshot, in: try catalog.snapshots())
                 options.limit = threads ? nil : limit
                 hits = try index.search(q, snapshotOf: snap.account, generation: snap.generation, catalog: catalog, options: options)
@@ -133,7 +142,7 @@ struct SearchCommand: AsyncParsableCommand {
                 }
                 hits = Array(kept.prefix(limit ?? Int.max))
             }
-            try print(hits, catalog: catalog, objects: objects, mirror: config.mirrorPath, threadCounts: threadCounts)
+            try print(hits, store: store, mirror: config.mirrorPath, threadCounts: threadCounts)
         } catch let e as QueryError {
             throw Console.fail(SearchError(e.description), json: json)
         } catch {
@@ -141,7 +150,8 @@ struct SearchCommand: AsyncParsableCommand {
         }
     }
 
-    func print(_ hits: [SearchHit], catalog: Catalog, objects: ObjectStore, mirror: String, threadCounts: [String: Int]) throws {
+    func print(_ hits: [SearchHit], store: () throws -> (catalog: Catalog, objects: ObjectStore), mirror: String,
+               threadCounts: [String: Int]) throws {
         let lines = Console.Lines()
         switch output {
         case "ids":
@@ -153,6 +163,7 @@ struct SearchCommand: AsyncParsableCommand {
             for h in hits { lines.add(String(decoding: try e.encode(h), as: UTF8.self)) }
         case "files":
             for (account, group) in Dictionary(grouping: hits, by: \.account) {
+                let (catalog, objects) = try store()
                 let paths = try catalog.renderedPaths(account: account, emailIds: group.map(\.id))
                 for h in group {
                     let root = mirror + "/\(account)/mail/"

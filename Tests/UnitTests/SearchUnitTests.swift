@@ -144,12 +144,17 @@ struct SearchUnitTests {
         #expect(Query.fts("sender", "alice", phrase: false, prefix: true) == "sender : \"alice\" *")
     }
 
-    @Test("an index finds by words, accents, CJK, fields and facts")
-    func index() throws {
+    /// An empty index in a directory of its own (the caller removes the directory).
+    func temporaryIndex() throws -> (SearchIndex, String) {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("idx-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return (try SearchIndex(path: dir + "/search.sqlite"), dir)
+    }
+
+    @Test("an index finds by words, accents, CJK, fields and facts")
+    func index() throws {
+        let (index, dir) = try temporaryIndex()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let index = try SearchIndex(path: dir + "/search.sqlite")
         try index.db.write { db in
             let docs: [(String, String, String, String, String)] = [
                 ("m1", "Über die Rechnung", "Jürgen <j@example.de>", "Die Rechnung für März", " $seen "),
@@ -188,10 +193,8 @@ struct SearchUnitTests {
 
     @Test("results come newest or oldest first, ties by index order, undated last or first; a limit takes the first ones")
     func ordering() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("idx-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let (index, dir) = try temporaryIndex()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let index = try SearchIndex(path: dir + "/search.sqlite")
         var generator = SystemRandomNumberGenerator()
         // 3,000 messages: dates with ties and some missing, every third deleted, a word in every other.
         var expected: [(id: Int, received: Double?, word: Bool, deleted: Bool)] = []
