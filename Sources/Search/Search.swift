@@ -136,10 +136,9 @@ extension SearchIndex {
             return (condition, arguments)
         }
         let (condition, arguments) = filter(probing: [])
-        // Two passes. The first finds the matches' row ids and dates only, and orders them here;
-        // the second reads the rows chosen, in row order. Sorting whole rows in SQLite was most of a
-        // query matching 100,000 messages (its sorter moved 30 MB of rows), and a `--limit 20`
-        // over them read every row only to keep twenty.
+        // Ordered here, not by SQLite: sorting whole rows was most of a query matching 100,000
+        // messages (its sorter moved 30 MB of rows). A page of results or a ranking finds the ids
+        // first and reads only the rows chosen, in row order, in a second pass.
         let keys: [(id: Int64, received: Double)]
         if options.sort == .relevance, let ranked = query.rankingExpression {
             var sql = """
@@ -172,16 +171,22 @@ extension SearchIndex {
             }
             keys = found.count >= limit ? found : try page(condition, arguments, within: nil)
         } else {
+            // Every match (or more than a page): the rows are read once, as they come, and ordered here.
             var found: [(id: Int64, received: Double)] = []
-            let rows = try Row.fetchCursor(db, sql: "SELECT d.id, d.received FROM \(from.0) WHERE \(condition)",
+            var hits: [SearchHit] = []
+            let rows = try Row.fetchCursor(db, sql: "SELECT d.id, \(Self.hitColumns) FROM \(from.0) WHERE \(condition)",
                                            arguments: StatementArguments(from.1 + arguments))
-            // A message without a date sorts as the oldest, as SQLite orders NULL.
-            while let r = try rows.next() { found.append((r[0], (r[1] as Double?) ?? -.infinity)) }
-            let oldest = options.sort == .oldest
-            found.sort { a, b in
-                a.received != b.received ? (a.received < b.received) == oldest : (a.id < b.id) == oldest
+            while let r = try rows.next() {
+                // A message without a date sorts as the oldest, as SQLite orders NULL.
+                found.append((r[0], (r[4] as Double?) ?? -.infinity))
+                hits.append(Self.hit(r))
             }
-            keys = options.limit.map { Array(found.prefix(max(0, $0))) } ?? found
+            let oldest = options.sort == .oldest
+            let order = found.indices.sorted { i, j in
+                let (a, b) = (found[i], found[j])
+                return a.received != b.received ? (a.received < b.received) == oldest : (a.id < b.id) == oldest
+            }
+            return order.prefix(options.limit.map { max(0, $0) } ?? order.count).map { hits[$0] }
         }
         guard !keys.isEmpty else { return [] }
 
@@ -194,23 +199,24 @@ extension SearchIndex {
             list.append(String(keys[k].id))
         }
         list.append("]")
-        // Columns by position: GRDB finds a column by name case-insensitively, lowercasing it,
-        // and 13 names per row were a tenth of a 2,000-result query's CPU time.
-        let sql = """
-            SELECT j.key, d.account, d.email_id, d.thread_id, d.received, d.sender, d.subject, d.folders, d.keywords, d.size,
-                d.sha256, d.deleted
-            FROM json_each(?) j CROSS JOIN \(from.0) ON d.id = j.value
-            """
+        let sql = "SELECT j.key, \(Self.hitColumns) FROM json_each(?) j CROSS JOIN \(from.0) ON d.id = j.value"
         var slots = [SearchHit?](repeating: nil, count: keys.count)
         let rows = try Row.fetchCursor(db, sql: sql, arguments: StatementArguments([list] + from.1))
-        while let r = try rows.next() {
-            let i = order[r[0] as Int]
-            let received: Double? = r[4]
-            slots[i] = SearchHit(account: r[1], id: r[2], threadId: r[3], date: received.map(Date.init(timeIntervalSince1970:)),
-                                 from: r[5], subject: r[6], folderText: r[7], keywordText: r[8], size: r[9], sha256: r[10],
-                                 deleted: (r[11] as Int) != 0)
-        }
+        while let r = try rows.next() { slots[order[r[0] as Int]] = Self.hit(r) }
         return slots.compactMap { $0 }
+    }
+
+    // Columns by position: GRDB finds a column by name case-insensitively, lowercasing it, and 13
+    // names per row were a tenth of a 2,000-result query's CPU time. Read from the row's column 1 on.
+    static let hitColumns = """
+        d.account, d.email_id, d.thread_id, d.received, d.sender, d.subject, d.folders, d.keywords, d.size, d.sha256, d.deleted
+        """
+
+    static func hit(_ r: Row) -> SearchHit {
+        let received: Double? = r[4]
+        return SearchHit(account: r[1], id: r[2], threadId: r[3], date: received.map(Date.init(timeIntervalSince1970:)),
+                         from: r[5], subject: r[6], folderText: r[7], keywordText: r[8], size: r[9], sha256: r[10],
+                         deleted: (r[11] as Int) != 0)
     }
 
     /// The indexed message with this id (in one account, or in any).
