@@ -275,12 +275,9 @@ public final class Catalog: Sendable {
     }
 
     /// Messages per mailbox, for the safety guard.
-    public func mailboxCounts(account: String) throws -> [String: Int] {
+    public func messageCount(account: String, mailbox: String) throws -> Int {
         try pool.read { db in
-            var out: [String: Int] = [:]
-            for r in try Row.fetchAll(db, sql: "SELECT mailbox_id, count(*) FROM membership WHERE account = ? GROUP BY mailbox_id",
-                                      arguments: [account]) { out[r[0]] = r[1] }
-            return out
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM membership WHERE account = ? AND mailbox_id = ?", arguments: [account, mailbox]) ?? 0
         }
     }
 

@@ -66,9 +66,9 @@ public final class MailSync: @unchecked Sendable {
     var accountId = ""
     var origin = ""
     var blobCapability: String?
-    /// Messages per mailbox before this run's first deletion: what the safety guard compares with.
-    /// Read lazily, since a sync without deletions (the common case) does not need it.
-    var startCounts: [String: Int]?
+    /// Messages of a mailbox before this run first took messages out of it: what the safety guard
+    /// compares with. Counted per mailbox when that happens; flag changes never need it.
+    var startCounts: [String: Int] = [:]
     /// Everything besides mail; its first round rides in the first mail delta request.
     var items: ItemSync?
     var itemsPlanned = false
@@ -445,14 +445,16 @@ public final class MailSync: @unchecked Sendable {
     func guardDeletions(destroyed: [String], existing: [String: EmailRow], updated: [EmailRow]) throws {
         guard !options.force else { return }
         if destroyed.isEmpty && updated.isEmpty { return }
-        if startCounts == nil { startCounts = try store.catalog.mailboxCounts(account: name) }
         var lost: [String: Int] = [:]
         for id in destroyed { for m in existing[id]?.mailboxIds ?? [] { lost[m, default: 0] += 1 } }
         for row in updated {
             for m in (existing[row.id]?.mailboxIds ?? []).subtracting(row.mailboxIds) { lost[m, default: 0] += 1 }
         }
         for (mailbox, n) in lost {
-            let before = startCounts?[mailbox] ?? 0
+            // Counted for the mailboxes that lose messages, the first time they do: counting every
+            // mailbox's messages took 18 ms of every sync with an update at 100,000 messages.
+            if startCounts[mailbox] == nil { startCounts[mailbox] = try store.catalog.messageCount(account: name, mailbox: mailbox) }
+            let before = startCounts[mailbox] ?? 0
             if before >= options.guardMinimum, Double(n) > options.maxDeletedShare * Double(before) {
                 let mailboxName = (try? store.catalog.mailboxes(account: name).first { $0.id == mailbox }?.name) ?? mailbox
                 throw SafetyGuardError(account: name, reason: "mailbox \"\(mailboxName)\" would lose \(n) of its \(before) messages")
