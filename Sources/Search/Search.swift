@@ -244,8 +244,7 @@ extension SearchIndex {
         switch q {
         case .all: return ("1", [])
         case let .text(column, words, phrase, prefix):
-            let c = column == "title" ? "subject" : column  // a message's title is its subject
-            let e = Query.fts(c, words, phrase: phrase, prefix: prefix)
+            let e = Query.messageText(column, words, phrase: phrase, prefix: prefix)
             if dense.contains(e) { return ("EXISTS (SELECT 1 FROM text WHERE text MATCH ? AND rowid = d.id)", [e]) }
             return ("d.id IN (SELECT rowid FROM text WHERE text MATCH ?)", [e])
         case let .folder(path, children):
@@ -303,10 +302,15 @@ extension Query {
         }
     }
 
+    /// A text term over the messages' FTS5 table, where a message's title is its subject.
+    static func messageText(_ column: String?, _ words: String, phrase: Bool, prefix: Bool) -> String {
+        fts(column == "title" ? "subject" : column, words, phrase: phrase, prefix: prefix)
+    }
+
     /// Every text term's FTS5 expression, wherever it stands in the query.
     var ftsExpressions: [String] {
         switch self {
-        case let .text(c, w, p, x): return [Query.fts(c == "title" ? "subject" : c, w, phrase: p, prefix: x)]
+        case let .text(c, w, p, x): return [Query.messageText(c, w, phrase: p, prefix: x)]
         case let .and(parts), let .or(parts): return parts.flatMap(\.ftsExpressions)
         case let .not(q): return q.ftsExpressions
         default: return []
@@ -317,7 +321,7 @@ extension Query {
     var rankingExpression: String? {
         func terms(_ q: Query) -> [String] {
             switch q {
-            case let .text(c, w, p, x): return [Query.fts(c, w, phrase: p, prefix: x)]
+            case let .text(c, w, p, x): return [Query.messageText(c, w, phrase: p, prefix: x)]
             case let .and(parts), let .or(parts): return parts.flatMap(terms)
             default: return []
             }

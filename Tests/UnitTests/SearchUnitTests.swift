@@ -189,6 +189,10 @@ struct SearchUnitTests {
         #expect(try ids("mime:application/pdf") == ["m3"])
         #expect(try ids("mime:pdf") == ["m3"])
         #expect(try ids("path:INBOX") == ["m1", "m2"])
+        // Ranked too: a message's title is its subject in the ranking expression as in the match.
+        var ranked = SearchOptions()
+        ranked.sort = .relevance
+        #expect(try index.search(try Query.parse("title:report OR rechnung"), options: ranked).map(\.id).sorted() == ["m1", "m3"])
     }
 
     @Test("results come newest or oldest first, ties by index order, undated last or first; a limit takes the first ones")
