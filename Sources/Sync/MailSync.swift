@@ -167,7 +167,8 @@ public final class MailSync: @unchecked Sendable {
     /// The first round asks only for the Email state (`Email/get` of no ids), and asks for the
     /// changes in a second round when it moved: Cyrus's Email/changes takes time in proportion to
     /// the account even when nothing changed (12 ms of a quiet sync's 20 ms request at 100,000
-    /// messages, 1 ms at 1,000), its state none. A sync with changes pays one more request.
+    /// messages, where the whole request took 11–12 ms at 1,000), its state none. A sync with
+    /// changes pays one more request.
     func deltaSync(mailboxState: String, emailState: String) async throws {
         var ms = mailboxState, es = emailState
         let limits = await client.session.coreLimits
