@@ -62,7 +62,7 @@ public enum AccountSync {
         do {
             // A rebuild under way reads everything itself; the changes it may have passed stay
             // in the journal for the next update.
-            guard let lock = try SearchIndexLock(index: SearchIndex.path(mirror: store.root), exclusive: false, wait: false) else {
+            guard let lock = try SearchIndex.lock(index: SearchIndex.path(mirror: store.root), exclusive: false, wait: false) else {
                 logger.info("\(account): search index: a rebuild is under way; the next sync updates it")
                 return
             }

@@ -205,7 +205,7 @@ extension SearchIndex {
     /// stopped half-way leaves the old index as it was (and the next sync keeps that one current).
     public static func rebuild(path: String, catalog: Catalog, objects: ObjectStore, accounts: [String],
                                progress: (Int, Int) -> Void = { _, _ in }) throws -> (UpdateResult, Int64) {
-        guard let lock = try SearchIndexLock(index: path, exclusive: true, wait: true) else { throw SearchError("\(path).lock: not taken") }
+        guard let lock = try SearchIndex.lock(index: path, exclusive: true, wait: true) else { throw SearchError("\(path).lock: not taken") }
         defer { withExtendedLifetime(lock) {} }
         let fresh = path + ".new"
         for p in [fresh, fresh + "-wal", fresh + "-shm"] { try? FileManager.default.removeItem(atPath: p) }

@@ -115,23 +115,12 @@ struct IndexedFacts: Equatable {
     var folderText: String { "\n" + folders.joined(separator: "\n") + "\n" }
 }
 
-/// Rebuilds and updates take turns through a lock file beside the index: a rebuild holds it
-/// alone, updates share it. Without it, a sync updating the old index during a rebuild could take
-/// from the catalog's journal a change the new index's walk had already passed.
-public final class SearchIndexLock: Sendable {
-    private let descriptor: Int32
-
+extension SearchIndex {
+    /// Rebuilds and updates take turns through a lock file beside the index: a rebuild holds it
+    /// alone, updates share it. Without it, a sync updating the old index during a rebuild could
+    /// take from the catalog's journal a change the new index's walk had already passed.
     /// nil when `wait` is false and the other kind holds it.
-    public init?(index: String, exclusive: Bool, wait: Bool) throws {
-        let path = index + ".lock"
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw SearchError("\(path): \(String(cString: strerror(errno)))") }
-        guard flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | (wait ? 0 : LOCK_NB)) == 0 else {
-            close(fd)
-            return nil
-        }
-        descriptor = fd
+    public static func lock(index: String, exclusive: Bool, wait: Bool) throws -> FileLock? {
+        try FileLock(path: index + ".lock", exclusive: exclusive, wait: wait)
     }
-
-    deinit { close(descriptor) }
 }

@@ -6,7 +6,7 @@ public final class MirrorStore: Sendable {
     public let root: String
     public let catalog: Catalog
     public let objects: ObjectStore
-    private let lockDescriptor: Int32
+    private let lock: FileLock
 
     public init(root: String) throws {
         self.root = root
@@ -18,18 +18,13 @@ public final class MirrorStore: Sendable {
         }
         try FileManager.default.createDirectory(atPath: meta, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
-        let fd = open(meta + "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw StoreError(path: meta + "/lock", message: String(cString: strerror(errno))) }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            close(fd)
+        guard let lock = try FileLock(path: meta + "/lock", exclusive: true, wait: false) else {
             throw StoreError(path: root, message: "another jmirror is working on this mirror (lock \(meta)/lock is held)")
         }
-        lockDescriptor = fd
+        self.lock = lock
         objects = try ObjectStore(root: meta + "/objects/sha256", temporaryDirectory: meta + "/tmp")
         catalog = try Catalog(path: meta + "/catalog.sqlite")
     }
-
-    deinit { close(lockDescriptor) }
 
     /// The catalog and the object store without the lock, for readers that must work while a
     /// daemon holds it (search). SQLite keeps their reads consistent; they write nothing but
