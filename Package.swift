@@ -16,6 +16,8 @@ let package = Package(
     targets: [
         // libcurl is loaded when first used (see Sources/CCurl/include/ccurl.h); its headers come from libcurl4-openssl-dev.
         .target(name: "CCurl"),
+        // One C call Swift cannot make (sqlite3_db_config is variadic); SQLite itself comes through GRDB.
+        .target(name: "CSQLite", linkerSettings: [.linkedLibrary("sqlite3")]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         // Headers only: libarchive itself is loaded with dlopen when an archive is used (shim.h).
         .systemLibrary(name: "CArchive", providers: [.apt(["libarchive-dev"])]),
@@ -27,7 +29,7 @@ let package = Package(
             "CCurl", "Digest", .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "JMAP", dependencies: ["Transport", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "Store", dependencies: ["Digest", .product(name: "GRDB", package: "GRDB.swift"),
+        .target(name: "Store", dependencies: ["Digest", "CSQLite", .product(name: "GRDB", package: "GRDB.swift"),
                                              .product(name: "GRDBSQLite", package: "GRDB.swift")]),
         .target(name: "Formats", dependencies: ["JMAP", "Digest", "CICal"]),
         .target(name: "Sync", dependencies: ["JMAP", "Store", "Formats", .product(name: "Logging", package: "swift-log")]),

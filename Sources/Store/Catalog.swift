@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import GRDBSQLite
+import CSQLite
 
 /// A mailbox as the catalog keeps it: the server's JSON plus the fields views need.
 public struct MailboxRow: Sendable, Equatable {
@@ -96,9 +97,20 @@ public final class Catalog: Sendable {
             // fsyncs per process, 2–3 ms of a 40 ms quiet sync, and a checkpoint of it at exit.
             var persist: Int32 = 1
             _ = sqlite3_file_control(db.sqliteConnection, nil, SQLITE_FCNTL_PERSIST_WAL, &persist)
+            // Nor is it copied into the database at close: the next process does that first
+            // (below), or SQLite's automatic checkpoint during a long run. What the WAL holds is
+            // as safe as before (synchronous = NORMAL: a kill loses nothing; a power cut may undo
+            // the last transactions, and the sync that follows redoes them, like after a kill).
+            _ = jm_sqlite_no_checkpoint_on_close(db.sqliteConnection)
         }
         pool = try DatabasePool(path: path, configuration: config)
         try Catalog.migrator.migrate(pool)
+        // The first connection resets the -shm, so SQLite takes every frame of the kept WAL's
+        // last generation as new, whether or not it was copied before. Copied now, the WAL starts
+        // over at this run's first write; left alone, runs appended to it and copied it all at
+        // every exit: 315 page writes and 360 reads per quiet sync at 10k messages, 2.6 ms.
+        // Busy (a daemon's checkpoint under way) is fine: that one does the same.
+        try? pool.writeWithoutTransaction { try $0.checkpoint(.passive) }
     }
 
     static var migrator: DatabaseMigrator {

@@ -195,7 +195,7 @@ extension Integration.DovecotTests {
         #expect(r.code == 0, "\(r.err)")
         // The conversion is crash-safe: killed at random instants, the next sync finishes it.
         var killed = 0
-        for delay in [40, 70, 100, 130, 160, 190] {
+        for delay in [3, 8, 15, 25, 40, 70, 100, 130] {
             try downgrade(mirror: dir + "/mirror", account: "main")
             let pid = try spawn([jmirrorBinary, "--config", cli.config, "sync"], stdout: dir + "/killed")
             usleep(useconds_t(delay * 1000))

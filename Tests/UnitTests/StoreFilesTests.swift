@@ -1,5 +1,6 @@
 import Digest
 import Foundation
+import GRDB
 import Store
 import Testing
 
@@ -36,6 +37,7 @@ struct StoreFilesTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/tmp").isEmpty)
     }
 
+
     @Test("the catalog's WAL file outlives the last connection, so the next open writes nothing to set it up")
     func walPersists() throws {
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -55,5 +57,30 @@ struct StoreFilesTests {
             #expect(try catalog.emailCount(account: "none") == 0)
         }
         #expect(try cookie() == before)
+    }
+    @Test("each open starts the kept WAL over: a run's writes are not carried and copied again by every later run")
+    func walStartsOver() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/catalog.sqlite"
+        do {
+            // A first sync's worth of pages (about 700) left in the WAL by the last connection.
+            let catalog = try Catalog(path: path)
+            try catalog.pool.write { db in
+                try db.execute(sql: "CREATE TABLE bulk(x BLOB)")
+                for _ in 0..<5000 { try db.execute(sql: "INSERT INTO bulk VALUES (randomblob(500))") }
+            }
+        }
+        // Each later run writes one small transaction; the frames its WAL then holds are its own.
+        // Before, each opener took the 700 as new and the log only grew (700, 703, 706…).
+        for _ in 0..<3 {
+            let catalog = try Catalog(path: path)
+            try catalog.setScrubCursor("ab")
+            let frames = try catalog.pool.writeWithoutTransaction { db in
+                try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)").map { $0[1] as Int } ?? -1
+            }
+            #expect(frames >= 1 && frames < 20)
+        }
+        let catalog = try Catalog(path: path)
+        #expect(try catalog.pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM bulk") } == 5000)
     }
 }
