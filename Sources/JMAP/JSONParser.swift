@@ -118,8 +118,14 @@ struct JSONParser {
     private mutating func string() throws -> String {
         i += 1
         let start = i
-        // The common case, no escape: one validated copy of the bytes.
+        // The common case, no escape: one validated copy of the bytes. Eight bytes at a time
+        // while none can end the run: a Blob/get answer is mostly base64 strings of whole
+        // messages, and this loop byte by byte was 5% of a first sync's CPU.
         while i < bytes.count {
+            if i + 8 <= bytes.count, !JSONParser.mayEndRun(bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)) {
+                i += 8
+                continue
+            }
             let b = bytes[i]
             if b == UInt8(ascii: "\"") {
                 let s = try utf8(start, i)
@@ -159,6 +165,17 @@ struct JSONParser {
             }
         }
         throw fail("unterminated string")
+    }
+
+    /// Whether any of eight bytes is a quote, a backslash or below 0x20 (the classic bit trick
+    /// for "has a zero byte" and "has a byte less than n": exact as to whether any byte matches).
+    @inline(__always)
+    static func mayEndRun(_ w: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        func hasZero(_ v: UInt64) -> UInt64 { (v &- ones) & ~v & highs }
+        let quote = hasZero(w ^ (ones &* 0x22)), backslash = hasZero(w ^ (ones &* 0x5C))
+        let control = (w &- ones &* 0x20) & ~w & highs
+        return (quote | backslash | control) != 0
     }
 
     private func utf8(_ from: Int, _ to: Int) throws -> String {

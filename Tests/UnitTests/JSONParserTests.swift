@@ -56,6 +56,28 @@ struct JSONParserTests {
         #expect(throws: JSONParseError.self) { try JSONValue.decode(Data("1e400".utf8)) }
     }
 
+    @Test("long strings, read eight bytes at a time: an escape, a control character or the end at every offset")
+    func longStrings() throws {
+        let body = String(repeating: "QUJDRA+/", count: 4)  // base64-like, no byte that ends a run
+        for at in 0...body.utf8.count {
+            let head = String(body.prefix(at)), tail = String(body.dropFirst(at))
+            for (insert, expected) in [(#"\""#, "\""), (#"\\"#, "\\"), (#"\n"#, "\n"), (#"\u00e9"#, "é"), ("é", "é"), ("\u{7F}", "\u{7F}"), ("", "")] {
+                let text = "[\"" + head + insert + tail + "\"]"
+                #expect(try JSONValue.decode(Data(text.utf8)) == .array([.string(head + expected + tail)]), "\(text)")
+                #expect(try JSONValue.decode(Data(text.utf8)) == JSONParserTests.viaDecoder(Data(text.utf8)))
+            }
+            for control: UInt8 in [0x00, 0x01, 0x0A, 0x1F] {
+                var raw = Array(("[\"" + head).utf8)
+                raw.append(control)
+                raw += Array((tail + "\"]").utf8)
+                let e = #expect(throws: JSONParseError.self) { try JSONValue.decode(Data(raw)) }
+                #expect(e?.offset == 2 + at)
+            }
+            // Unterminated at every length.
+            #expect(throws: JSONParseError.self) { try JSONValue.decode(Data(("[\"" + head).utf8)) }
+        }
+    }
+
     @Test("strings: escapes, surrogate pairs, and the catalog's own encoding read back unchanged")
     func strings() throws {
         #expect(try JSONValue.decode(Data(#""a\"b\\c\/d\b\f\n\r\t\u00e9\u65e5\ud83c\udf89""#.utf8)) == .string("a\"b\\c/d\u{08}\u{0C}\n\r\té日🎉"))
