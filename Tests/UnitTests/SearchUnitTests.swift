@@ -240,4 +240,38 @@ struct SearchUnitTests {
             }
         }
     }
+    @Test("relevance: every match ranked in one pass, more occurrences first, ties newest first; matches without a ranked word last")
+    func relevance() throws {
+        let (index, dir) = try temporaryIndex()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // 400 bodies of ten words, "invoice" 0-4 times: at equal length bm25 orders by that count.
+        var docs: [(id: Int, count: Int, received: Double)] = []
+        try index.db.write { db in
+            for i in 1...400 {
+                let count = (i * 7) % 5, received = Double(i % 37)
+                docs.append((i, count, received))
+                try db.execute(sql: """
+                    INSERT INTO doc(id, account, email_id, sha256, received, size, keywords, folders, subject, sender,
+                        has_attachment, deleted, fingerprint)
+                    VALUES (?, 'a', ?, 'x', ?, 1, ' ', '\nINBOX\n', '', '', 0, 0, '')
+                    """, arguments: [i, "m\(i)", received])
+                let body = (Array(repeating: "invoice", count: count) + Array(repeating: "filler", count: 10 - count)).joined(separator: " ")
+                try SearchIndex.insertText(db, rowid: Int64(i), ["", "", "", body, "", ""])
+            }
+        }
+        func newestFirst(_ a: (id: Int, count: Int, received: Double), _ b: (id: Int, count: Int, received: Double)) -> Bool {
+            a.received != b.received ? a.received > b.received : a.id > b.id
+        }
+        let ranked = docs.filter { $0.count > 0 }.sorted { a, b in a.count != b.count ? a.count > b.count : newestFirst(a, b) }
+        let unranked = docs.filter { $0.count == 0 }.sorted(by: newestFirst)
+        for (q, all) in [("invoice", ranked), ("invoice OR is:unread", ranked + unranked)] {
+            for limit in [nil, 1, 20, 100] as [Int?] {
+                var options = SearchOptions()
+                options.sort = .relevance
+                options.limit = limit
+                let got = try index.search(try Query.parse(q), options: options).map(\.id)
+                #expect(got == all.prefix(limit ?? all.count).map { "m\($0.id)" }, "\(q) limit \(limit as Any)")
+            }
+        }
+    }
 }
