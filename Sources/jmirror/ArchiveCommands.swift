@@ -13,6 +13,7 @@ struct ArchiveCommand: AsyncParsableCommand {
 
     struct Export: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "export",
             abstract: "Write snapshots, their exact server JSON and every blob they need into one archive.",
             discussion: "Deterministic: the same snapshots (and base) give a byte-identical archive. `-o -` writes to standard output.")
 
@@ -63,6 +64,7 @@ struct ArchiveCommand: AsyncParsableCommand {
 
     struct Import: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "import",
             abstract: "Add archives' snapshots and blobs to this mirror (an incremental archive needs its base first, or given too).")
 
         @OptionGroup var global: GlobalOptions
@@ -100,6 +102,7 @@ struct ArchiveCommand: AsyncParsableCommand {
 
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "verify",
             abstract: "Read a whole archive and re-hash everything in it (needs no mirror); exit 66 when damaged.")
 
         @Argument(help: "The archive file, or - for standard input.") var file: String
@@ -124,7 +127,7 @@ struct ArchiveCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List an archive's snapshots (reads only its manifest; needs no mirror).")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List an archive's snapshots (reads only its manifest; needs no mirror).")
 
         @Argument(help: "The archive file, or - for standard input.") var file: String
         @Flag(help: "Print one JSON object.") var json = false

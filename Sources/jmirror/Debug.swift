@@ -6,6 +6,7 @@ import Sync
 
 struct Debug: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "debug",
         abstract: "Diagnostic tools: talk to a server the way sync does, one step at a time.",
         subcommands: [DownloadBlob.self, DownloadFloorCommand.self])
 }

