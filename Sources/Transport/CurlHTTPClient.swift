@@ -26,7 +26,7 @@ public struct TransportOptions: Sendable {
     /// server). TLS verification itself is never turned off.
     public var allowInsecureLoopbackHTTP = false
     public var retry = RetryPolicy()
-    public var userAgent = "jmirror/0.10.0"
+    public var userAgent = "jmirror/0.10.1"
 
     public init() {}
 }

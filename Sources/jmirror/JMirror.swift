@@ -15,7 +15,7 @@ struct JMirror: AsyncParsableCommand {
             refused, 66 damaged data (object or archive), 69 server unreachable, 74 local I/O error, 76 server protocol error, 77 authentication \
             failed, 79 TLS failure, 130 interrupted.
             """,
-        version: "jmirror 0.10.0 (catalog schema 15, archive format 1)",
+        version: "jmirror 0.10.1 (catalog schema 15, archive format 1)",
         subcommands: [Sync.self, DaemonCommand.self, StatusCommand.self, SearchCommand.self, ShowCommand.self, SnapshotCommand.self, SnapshotsCommand.self, DiffCommand.self, RestoreCommand.self, ReplayCommand.self,
                       ForgetCommand.self, PruneCommand.self, CheckCommand.self, ArchiveCommand.self, Doctor.self, Debug.self])
 
