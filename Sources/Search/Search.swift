@@ -86,10 +86,23 @@ extension SearchIndex {
         try search(query, options: options, extra: nil)
     }
 
+    /// The same matches in the same order, handed over a few thousand at a time as they are read:
+    /// printing every one of 100,000 matches held them all (113 MB) before the first line.
+    public func search(_ query: Query, options: SearchOptions = SearchOptions(), each: ([SearchHit]) throws -> Void) throws {
+        try db.read { db in try search(db, query, options: options, from: ("doc d", []), extra: nil, each: each) }
+    }
+
     /// The messages one snapshot of `account` held, with the folders and keywords they had in it:
     /// `in:` and `is:` ask about that moment, not about today. Messages deleted since are marked so.
     public func search(_ query: Query, snapshotOf account: String, generation: Int64, catalog: Catalog,
                        options: SearchOptions = SearchOptions()) throws -> [SearchHit] {
+        var all: [SearchHit] = []
+        try search(query, snapshotOf: account, generation: generation, catalog: catalog, options: options) { all += $0 }
+        return all
+    }
+
+    public func search(_ query: Query, snapshotOf account: String, generation: Int64, catalog: Catalog,
+                       options: SearchOptions = SearchOptions(), each: ([SearchHit]) throws -> Void) throws {
         let mailboxes = try catalog.versions(account: account, generation: generation, types: ["Mailbox"]).map { v in
             let json = try? JSONValue.decode(v.json)
             return MailboxRow(id: v.id, parentId: json?["parentId"]?.stringValue, name: json?["name"]?.stringValue ?? v.id, role: nil, json: v.json)
@@ -98,7 +111,7 @@ extension SearchIndex {
         var options = options
         options.history = true
         options.accounts = []
-        return try db.inDatabase { db in
+        try db.inDatabase { db in
             // A temporary table of this connection: the snapshot's facts stand in for today's.
             try db.execute(sql: "CREATE TEMP TABLE IF NOT EXISTS snap(email_id TEXT PRIMARY KEY, keywords TEXT NOT NULL, folders TEXT NOT NULL)")
             defer { try? db.execute(sql: "DROP TABLE temp.snap") }
@@ -112,16 +125,18 @@ extension SearchIndex {
                     doc.subject, doc.sender, doc.has_attachment, doc.deleted FROM doc JOIN temp.snap s ON s.email_id = doc.email_id
                  WHERE doc.account = ?) d
                 """
-            return try search(db, query, options: options, from: (source, [account]), extra: nil)
+            try search(db, query, options: options, from: (source, [account]), extra: nil, each: each)
         }
     }
 
     func search(_ query: Query, options: SearchOptions, extra: (String, [DatabaseValueConvertible?])?) throws -> [SearchHit] {
-        try db.read { db in try search(db, query, options: options, from: ("doc d", []), extra: extra) }
+        var all: [SearchHit] = []
+        try db.read { db in try search(db, query, options: options, from: ("doc d", []), extra: extra) { all += $0 } }
+        return all
     }
 
     private func search(_ db: Database, _ query: Query, options: SearchOptions, from: (String, [DatabaseValueConvertible?]),
-                        extra: (String, [DatabaseValueConvertible?])?) throws -> [SearchHit] {
+                        extra: (String, [DatabaseValueConvertible?])?, each: ([SearchHit]) throws -> Void) throws {
         func filter(probing dense: Set<String>) -> (String, [DatabaseValueConvertible?]) {
             var (condition, arguments) = Self.sql(query, probing: dense)
             if let extra {
@@ -183,39 +198,37 @@ extension SearchIndex {
             }
             keys = found.count >= limit ? found : try page(condition, arguments, within: nil)
         } else {
-            // Every match (or more than a page): the rows are read once, as they come, and ordered here.
+            // Every match (or more than a page): ids and dates first, ordered here.
             var found: [(id: Int64, received: Double)] = []
-            var hits: [SearchHit] = []
-            let rows = try Row.fetchCursor(db, sql: "SELECT d.id, \(Self.hitColumns) FROM \(from.0) WHERE \(condition)",
+            let rows = try Row.fetchCursor(db, sql: "SELECT d.id, d.received FROM \(from.0) WHERE \(condition)",
                                            arguments: StatementArguments(from.1 + arguments))
-            while let r = try rows.next() {
-                // A message without a date sorts as the oldest, as SQLite orders NULL.
-                found.append((r[0], (r[4] as Double?) ?? -.infinity))
-                hits.append(Self.hit(r))
-            }
+            // A message without a date sorts as the oldest, as SQLite orders NULL.
+            while let r = try rows.next() { found.append((r[0], (r[1] as Double?) ?? -.infinity)) }
             let oldest = options.sort == .oldest
-            let order = found.indices.sorted { i, j in
-                let (a, b) = (found[i], found[j])
-                return a.received != b.received ? (a.received < b.received) == oldest : (a.id < b.id) == oldest
-            }
-            return order.prefix(options.limit.map { max(0, $0) } ?? order.count).map { hits[$0] }
+            found.sort { a, b in a.received != b.received ? (a.received < b.received) == oldest : (a.id < b.id) == oldest }
+            keys = Array(found.prefix(options.limit.map { max(0, $0) } ?? found.count))
         }
-        guard !keys.isEmpty else { return [] }
-
-        // The rows are read in row order (sequential pages) and put back in the order chosen.
-        let order = keys.indices.sorted { keys[$0].id < keys[$1].id }
-        var list = "["
-        list.reserveCapacity(order.count * 8)
-        for (i, k) in order.enumerated() {
-            if i > 0 { list.append(",") }
-            list.append(String(keys[k].id))
-        }
-        list.append("]")
+        // The rows are read a chunk at a time, each in row order (sequential pages), and put back
+        // in the order chosen.
         let sql = "SELECT j.key, \(Self.hitColumns) FROM json_each(?) j CROSS JOIN \(from.0) ON d.id = j.value"
-        var slots = [SearchHit?](repeating: nil, count: keys.count)
-        let rows = try Row.fetchCursor(db, sql: sql, arguments: StatementArguments([list] + from.1))
-        while let r = try rows.next() { slots[order[r[0] as Int]] = Self.hit(r) }
-        return slots.compactMap { $0 }
+        let statement = try db.cachedStatement(sql: sql)
+        var start = 0
+        while start < keys.count {
+            let part = keys[start..<min(start + 2_000, keys.count)]
+            start += part.count
+            let order = part.indices.sorted { part[$0].id < part[$1].id }
+            var list = "["
+            list.reserveCapacity(order.count * 8)
+            for (i, k) in order.enumerated() {
+                if i > 0 { list.append(",") }
+                list.append(String(part[k].id))
+            }
+            list.append("]")
+            var slots = [SearchHit?](repeating: nil, count: part.count)
+            let rows = try Row.fetchCursor(statement, arguments: StatementArguments([list] + from.1))
+            while let r = try rows.next() { slots[order[r[0] as Int] - part.startIndex] = Self.hit(r) }
+            try each(slots.compactMap { $0 })
+        }
     }
 
     // Columns by position: GRDB finds a column by name case-insensitively, lowercasing it, and 13

@@ -121,67 +121,38 @@ struct SearchCommand: AsyncParsableCommand {
             options.history = history
             options.limit = threads ? nil : limit
             options.sort = order
-            var hits: [SearchHit]
-            if let snapshot {
-                let catalog = try store().catalog
-                let snap = try SnapshotRef.resolve(snapshot, in: try catalog.snapshots())
-                options.limit = threads ? nil : limit
-                hits = try index.search(q, snapshotOf: snap.account, generation: snap.generation, catalog: catalog, options: options)
-            } else {
-                hits = try index.search(q, options: options)
-            }
-            var threadCounts: [String: Int] = [:]
-            if threads {
-                var seen: [String: Int] = [:]
-                var kept: [SearchHit] = []
-                for h in hits {
-                    let key = h.account + "/" + (h.threadId ?? h.id)
-                    if let i = seen[key] { threadCounts[kept[i].account + "/" + kept[i].id, default: 1] += 1; continue }
-                    seen[key] = kept.count
-                    kept.append(h)
+            var snapshotRef: SnapshotRow?
+            if let snapshot { snapshotRef = try SnapshotRef.resolve(snapshot, in: try store().catalog.snapshots()) }
+            func search(_ each: ([SearchHit]) throws -> Void) throws {
+                if let snap = snapshotRef {
+                    try index.search(q, snapshotOf: snap.account, generation: snap.generation, catalog: try store().catalog,
+                                     options: options, each: each)
+                } else {
+                    try index.search(q, options: options, each: each)
                 }
-                hits = Array(kept.prefix(limit ?? Int.max))
             }
-            try print(hits, store: store, mirror: config.mirrorPath, threadCounts: threadCounts)
+            let printer = HitPrinter(output: output, mirror: config.mirrorPath, store: store)
+            guard threads else {
+                // Printed as they are read: every match of a common word at 100k held 113 MB.
+                try search { try printer.print($0) }
+                return
+            }
+            var hits: [SearchHit] = []
+            try search { hits += $0 }
+            var threadCounts: [String: Int] = [:]
+            var seen: [String: Int] = [:]
+            var kept: [SearchHit] = []
+            for h in hits {
+                let key = h.account + "/" + (h.threadId ?? h.id)
+                if let i = seen[key] { threadCounts[kept[i].account + "/" + kept[i].id, default: 1] += 1; continue }
+                seen[key] = kept.count
+                kept.append(h)
+            }
+            try printer.print(Array(kept.prefix(limit ?? Int.max)), threadCounts: threadCounts)
         } catch let e as QueryError {
             throw Console.fail(SearchError(e.description), json: json)
         } catch {
             throw Console.fail(error, json: json)
-        }
-    }
-
-    func print(_ hits: [SearchHit], store: () throws -> (catalog: Catalog, objects: ObjectStore), mirror: String,
-               threadCounts: [String: Int]) throws {
-        let lines = Console.Lines()
-        switch output {
-        case "ids":
-            for h in hits { lines.add("\(h.account)/\(h.id)") }
-        case "json":
-            let e = JSONEncoder()
-            e.dateEncodingStrategy = .iso8601
-            e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            for h in hits { lines.add(String(decoding: try e.encode(h), as: UTF8.self)) }
-        case "files":
-            for (account, group) in Dictionary(grouping: hits, by: \.account) {
-                let (catalog, objects) = try store()
-                let paths = try catalog.renderedPaths(account: account, emailIds: group.map(\.id))
-                for h in group {
-                    let root = mirror + "/\(account)/mail/"
-                    let existing = (paths[h.id] ?? []).sorted().map { root + $0 }.filter { FileManager.default.fileExists(atPath: $0) }
-                    // A message no longer on the server has no Maildir file: its stored copy is a message file too.
-                    for p in existing.isEmpty ? [objects.path(h.sha256)] : existing { lines.add(p) }
-                }
-            }
-        default:
-            let f = DateFormatter()
-            f.dateFormat = "yyyy-MM-dd HH:mm"
-            for h in hits {
-                let count = threadCounts[h.account + "/" + h.id].map { " [\($0)]" } ?? ""
-                let flags = h.keywords.filter { $0 != "$seen" }.joined(separator: " ")
-                lines.add("\(h.account)/\(h.id)  \(h.date.map(f.string) ?? "-")  \(SearchCommand.short(h.from, 28))  "
-                    + "\(h.subject.isEmpty ? "(no subject)" : h.subject)\(count)  (\(h.folders.joined(separator: ", "))"
-                    + "\(flags.isEmpty ? "" : "; " + flags)\(h.keywords.contains("$seen") ? "" : "; unread")\(h.deleted ? "; deleted" : ""))")
-            }
         }
     }
 
@@ -237,6 +208,57 @@ struct ShowCommand: AsyncParsableCommand {
             if !headers { Console.out(m.body) }
         } catch {
             throw Console.fail(error)
+        }
+    }
+}
+
+/// Search results as lines, in one buffer for the whole run (`Console.Lines`).
+final class HitPrinter {
+    let output: String
+    let mirror: String
+    let store: () throws -> (catalog: Catalog, objects: ObjectStore)
+    private let lines = Console.Lines()
+    private let encoder = JSONEncoder()
+    private let dates = DateFormatter()
+
+    init(output: String, mirror: String, store: @escaping () throws -> (catalog: Catalog, objects: ObjectStore)) {
+        self.output = output
+        self.mirror = mirror
+        self.store = store
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        dates.dateFormat = "yyyy-MM-dd HH:mm"
+    }
+
+    func print(_ hits: [SearchHit], threadCounts: [String: Int] = [:]) throws {
+        switch output {
+        case "ids":
+            for h in hits { lines.add("\(h.account)/\(h.id)") }
+        case "json":
+            for h in hits { lines.add(String(decoding: try encoder.encode(h), as: UTF8.self)) }
+        case "files":
+            var accounts: [String] = []
+            let groups = Dictionary(grouping: hits, by: \.account)
+            for h in hits where !accounts.contains(h.account) { accounts.append(h.account) }
+            for account in accounts {
+                let group = groups[account] ?? []
+                let (catalog, objects) = try store()
+                let paths = try catalog.renderedPaths(account: account, emailIds: group.map(\.id))
+                for h in group {
+                    let root = mirror + "/\(account)/mail/"
+                    let existing = (paths[h.id] ?? []).sorted().map { root + $0 }.filter { FileManager.default.fileExists(atPath: $0) }
+                    // A message no longer on the server has no Maildir file: its stored copy is a message file too.
+                    for p in existing.isEmpty ? [objects.path(h.sha256)] : existing { lines.add(p) }
+                }
+            }
+        default:
+            for h in hits {
+                let count = threadCounts[h.account + "/" + h.id].map { " [\($0)]" } ?? ""
+                let flags = h.keywords.filter { $0 != "$seen" }.joined(separator: " ")
+                lines.add("\(h.account)/\(h.id)  \(h.date.map(dates.string) ?? "-")  \(SearchCommand.short(h.from, 28))  "
+                    + "\(h.subject.isEmpty ? "(no subject)" : h.subject)\(count)  (\(h.folders.joined(separator: ", "))"
+                    + "\(flags.isEmpty ? "" : "; " + flags)\(h.keywords.contains("$seen") ? "" : "; unread")\(h.deleted ? "; deleted" : ""))")
+            }
         }
     }
 }

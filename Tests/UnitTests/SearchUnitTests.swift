@@ -235,6 +235,10 @@ struct SearchUnitTests {
                         options.history = history
                         let got = try index.search(try Query.parse(q), options: options).map(\.id)
                         #expect(got == Array(all.prefix(limit ?? all.count)), "\(q) \(sort) limit \(limit as Any) history \(history)")
+                        // Handed over in chunks as read (what the CLI prints from): the same, in the same order.
+                        var streamed: [String] = [], chunks = 0
+                        try index.search(try Query.parse(q), options: options) { chunks += 1; streamed += $0.map(\.id) }
+                        #expect(streamed == got && chunks == (got.count + 1_999) / 2_000)
                     }
                 }
             }
