@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/types.h>
@@ -20,19 +21,19 @@ typedef void (*jm_mime_header_cb)(void *ctx, const char *name, const char *value
 typedef void (*jm_mime_part_cb)(void *ctx, const char *type, const char *subtype, const char *filename, int attachment,
                                 const char *text, size_t text_len);
 
-typedef struct { unsigned char *data; unsigned int len; } jm_GByteArray;
-
 /* Every function used, looked up once under pthread_once (indexing reads messages on every core).
    (A function-local static: a static global in a header Swift imports is never emitted.) */
 typedef struct {
     int ready;
-    void *(*stream_mem_new)(void);
     void *(*stream_mem_new_with_buffer)(const char *, size_t);
     void *(*stream_fs_open)(const char *, int, int, void **);
     void *(*stream_filter_new)(void *);
     int (*stream_filter_add)(void *, void *);
-    int (*stream_flush)(void *);
-    jm_GByteArray *(*stream_mem_get_byte_array)(void *);
+    ssize_t (*stream_read)(void *, char *, size_t);
+    int (*stream_reset)(void *);
+    void *(*data_wrapper_get_stream)(void *);
+    int (*data_wrapper_get_encoding)(void *);
+    void *(*filter_basic_new)(int, int);
     void *(*filter_charset_new)(const char *, const char *);
     void *(*parser_new_with_stream)(void *);
     void *(*parser_construct_message)(void *, void *);
@@ -58,7 +59,6 @@ typedef struct {
     const char *(*part_get_filename)(void *);
     int (*part_is_attachment)(void *);
     void *(*part_get_content)(void *);
-    ssize_t (*data_wrapper_write_to_stream)(void *, void *);
     int (*is_a)(void *, unsigned long);
     void (*unref)(void *);
     void (*free)(void *);
@@ -75,13 +75,15 @@ static inline void jm_gmime_load(void) {
     jm_gmime_api *g = jm_gmime();
     int ok = 1;
 #define JM_SYM(field, name) do { *(void **)&g->field = dlsym(h, name); if (!g->field) ok = 0; } while (0)
-    JM_SYM(stream_mem_new, "g_mime_stream_mem_new");
     JM_SYM(stream_mem_new_with_buffer, "g_mime_stream_mem_new_with_buffer");
     JM_SYM(stream_fs_open, "g_mime_stream_fs_open");
     JM_SYM(stream_filter_new, "g_mime_stream_filter_new");
     JM_SYM(stream_filter_add, "g_mime_stream_filter_add");
-    JM_SYM(stream_flush, "g_mime_stream_flush");
-    JM_SYM(stream_mem_get_byte_array, "g_mime_stream_mem_get_byte_array");
+    JM_SYM(stream_read, "g_mime_stream_read");
+    JM_SYM(stream_reset, "g_mime_stream_reset");
+    JM_SYM(data_wrapper_get_stream, "g_mime_data_wrapper_get_stream");
+    JM_SYM(data_wrapper_get_encoding, "g_mime_data_wrapper_get_encoding");
+    JM_SYM(filter_basic_new, "g_mime_filter_basic_new");
     JM_SYM(filter_charset_new, "g_mime_filter_charset_new");
     JM_SYM(parser_new_with_stream, "g_mime_parser_new_with_stream");
     JM_SYM(parser_construct_message, "g_mime_parser_construct_message");
@@ -107,7 +109,6 @@ static inline void jm_gmime_load(void) {
     JM_SYM(part_get_filename, "g_mime_part_get_filename");
     JM_SYM(part_is_attachment, "g_mime_part_is_attachment");
     JM_SYM(part_get_content, "g_mime_part_get_content");
-    JM_SYM(data_wrapper_write_to_stream, "g_mime_data_wrapper_write_to_stream");
     JM_SYM(is_a, "g_type_check_instance_is_a");
     JM_SYM(unref, "g_object_unref");
     JM_SYM(free, "g_free");
@@ -132,22 +133,45 @@ typedef struct {
     int depth;      /* attached messages inside attached messages, bounded */
 } jm_mime_walk;
 
-/* A text part's content, transfer encoding undone, converted to UTF-8 (GMime's iconv filter). */
-static inline void jm_mime_part_text(void *part, const char *charset, jm_GByteArray **out, void **mem_out) {
+/* A text part's content, transfer encoding undone, converted to UTF-8 (GMime's iconv filter), up
+   to `budget` bytes: the part is decoded as it is read, and reading stops there. (Writing the
+   whole part out first held all of it: 57 MB of text in one part took 90 MB to index.) Returns
+   the length; *out is malloc'd, or NULL. */
+static inline size_t jm_mime_part_text(void *part, const char *charset, size_t budget, char **out) {
     jm_gmime_api *g = jm_gmime();
+    *out = 0;
     void *content = g->part_get_content(part);
-    if (!content) return;
-    void *mem = g->stream_mem_new();
-    void *filtered = g->stream_filter_new(mem);
+    void *raw = content ? g->data_wrapper_get_stream(content) : 0;
+    if (!raw) return 0;
+    g->stream_reset(raw);
+    void *filtered = g->stream_filter_new(raw);
+    int encoding = g->data_wrapper_get_encoding(content);
+    if (encoding == 4 || encoding == 5 || encoding == 6) {  /* base64, quoted-printable, uuencode */
+        void *decode = g->filter_basic_new(encoding, 0);
+        if (decode) { g->stream_filter_add(filtered, decode); g->unref(decode); }
+    }
     if (charset && strcasecmp(charset, "utf-8") && strcasecmp(charset, "us-ascii")) {
         void *conv = g->filter_charset_new(charset, "utf-8");
         if (conv) { g->stream_filter_add(filtered, conv); g->unref(conv); }
     }
-    g->data_wrapper_write_to_stream(content, filtered);
-    g->stream_flush(filtered);
+    size_t size = 0, capacity = budget < 65536 ? budget : 65536;
+    char *buffer = capacity ? malloc(capacity) : 0;
+    while (buffer && size < budget) {
+        if (size == capacity) {
+            size_t grown = capacity * 2 < budget ? capacity * 2 : budget;
+            char *bigger = realloc(buffer, grown);
+            if (!bigger) break;
+            buffer = bigger;
+            capacity = grown;
+        }
+        ssize_t n = g->stream_read(filtered, buffer + size, capacity - size);
+        if (n <= 0) break;
+        size += (size_t)n;
+    }
     g->unref(filtered);
-    *out = g->stream_mem_get_byte_array(mem);
-    *mem_out = mem;
+    g->stream_reset(raw);  /* the wrapper's own stream (not a new reference): left as found */
+    *out = buffer;
+    return size;
 }
 
 static inline void jm_mime_visit(void *parent, void *part, void *data) {
@@ -176,14 +200,11 @@ static inline void jm_mime_visit(void *parent, void *part, void *data) {
     const char *filename = g->part_get_filename(part);
     int attachment = g->part_is_attachment(part);
     if (media && !strcasecmp(media, "text") && !attachment && w->budget > 0) {
-        jm_GByteArray *bytes = 0;
-        void *mem = 0;
-        jm_mime_part_text(part, ct ? g->content_type_parameter(ct, "charset") : 0, &bytes, &mem);
-        size_t n = bytes ? bytes->len : 0;
-        if (n > w->budget) n = w->budget;
+        char *text = 0;
+        size_t n = jm_mime_part_text(part, ct ? g->content_type_parameter(ct, "charset") : 0, w->budget, &text);
         w->budget -= n;
-        w->part(w->ctx, media, subtype, filename, attachment, bytes ? (const char *)bytes->data : 0, n);
-        if (mem) g->unref(mem);
+        w->part(w->ctx, media, subtype, filename, attachment, text, n);
+        free(text);
     } else {
         w->part(w->ctx, media, subtype, filename, attachment, 0, 0);
     }

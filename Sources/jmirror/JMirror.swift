@@ -33,6 +33,10 @@ enum Interruption {
     nonisolated(unsafe) static var json = false
 
     static func install() {
+        // A reader that closes stdout early is EPIPE where stdout is written (`Console.write`:
+        // exit 0), the same for every command, instead of a death by SIGPIPE (141) in some and a
+        // fatal error in others.
+        signal(SIGPIPE, SIG_IGN)
         for sig in [SIGINT, SIGTERM] {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
@@ -93,7 +97,24 @@ struct GlobalOptions: ParsableArguments {
 /// scripts read it).
 enum Console {
     static func out(_ s: String) {
-        FileHandle.standardOutput.write(Data((s + "\n").utf8))
+        write(Array((s + "\n").utf8))
+    }
+
+    /// Bytes to stdout. A reader that stops reading (`jmirror search … | head`) ends the command
+    /// quietly with exit 0, where FileHandle stopped it with a fatal error and a stack trace; any
+    /// other failure to write is a local I/O error (74).
+    static func write(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = Glibc.write(STDOUT_FILENO, raw.baseAddress! + offset, raw.count - offset)
+                if n > 0 { offset += n; continue }
+                if n < 0 && errno == EINTR { continue }
+                if errno == EPIPE { _exit(0) }
+                error("jmirror: cannot write to standard output: \(String(cString: strerror(errno)))")
+                _exit(ExitStatus.localIO.rawValue)
+            }
+        }
     }
 
     static func error(_ s: String) {
@@ -116,7 +137,7 @@ enum Console {
 
         func flush() {
             guard !buffer.isEmpty else { return }
-            FileHandle.standardOutput.write(Data(buffer))
+            Console.write(buffer)
             buffer.removeAll(keepingCapacity: true)
         }
     }

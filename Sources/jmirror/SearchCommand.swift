@@ -193,7 +193,10 @@ struct ShowCommand: AsyncParsableCommand {
             }
             let path = objects.path(hit.sha256)
             if raw {
-                FileHandle.standardOutput.write(try Data(contentsOf: URL(fileURLWithPath: path)))
+                // A megabyte at a time: a message can be larger than memory should hold.
+                guard let file = FileHandle(forReadingAtPath: path) else { throw StoreError(path: path, message: "cannot open") }
+                defer { try? file.close() }
+                while let chunk = try file.read(upToCount: 1 << 20), !chunk.isEmpty { Console.write(Array(chunk)) }
                 return
             }
             let m = try MessageText.read(path: path)

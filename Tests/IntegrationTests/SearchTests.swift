@@ -188,6 +188,14 @@ extension Integration {
             #expect(waitExit(try spawn([jmirrorBinary, "--config", cli.config, "show", shiftJIS, "--raw"], stdout: raw)) == 0)
             let file = try #require(imported.first { $0.id == shiftJIS }?.file)
             #expect(try Data(contentsOf: URL(fileURLWithPath: raw)) == Data(contentsOf: URL(fileURLWithPath: file)))
+            // A reader that goes away first (`| true` reads nothing and is gone before the first
+            // line): exit 0 and nothing on stderr, for a search and for a message's bytes.
+            for args in ["search --output ids ''", "show \(shiftJIS) --raw", "show \(shiftJIS)"] {
+                let piped = try spawn(["/bin/bash", "-c", "'\(jmirrorBinary)' --config '\(cli.config)' \(args) | true; exit ${PIPESTATUS[0]}"],
+                                      stdout: dir + "/piped")
+                #expect(waitExit(piped) == 0, "\(args)")
+                #expect((try? String(contentsOfFile: dir + "/piped.err", encoding: .utf8)) ?? "" == "", "\(args)")
+            }
 
             // A search makes no request: libcurl and its thirty libraries are not even loaded.
             let traced = try spawn(["/usr/bin/env", "LD_DEBUG=libs", jmirrorBinary, "--config", cli.config, "search", "hello"],

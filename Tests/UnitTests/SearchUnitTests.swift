@@ -130,6 +130,30 @@ struct SearchUnitTests {
         #expect(CJKPairs.pieces("스티해") == ["스티", "티해"])
     }
 
+    @Test("text parts are decoded and converted as they are read, and reading stops at the text budget")
+    func textBudget() throws {
+        func message(_ first: String) -> Data {
+            Data(("From: a@example.org\r\nSubject: parts\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n"
+                + "--B\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" + first
+                + "\r\n--B\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\nc2Vjb25kIHBhcnQ=\r\n--B--\r\n").utf8)
+        }
+        let dir = NSTemporaryDirectory() + "/jmirror-textbudget-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func both(_ data: Data) throws -> [MessageText] {
+            try data.write(to: URL(fileURLWithPath: dir + "/m.eml"))
+            return [try MessageText.read(data), try MessageText.read(path: dir + "/m.eml")]
+        }
+        for m in try both(message("caf=E9 au lait")) { #expect(m.body == "café au lait\nsecond part") }
+        // 1.5 MB of text once decoded: the first megabyte is read, the second part gets nothing.
+        let line = String(repeating: "caf=E9 ", count: 10) + "\r\n"
+        for m in try both(message(String(repeating: line, count: 25_000))) {
+            #expect(m.body.utf8.count <= MessageText.textBudget && m.body.utf8.count > MessageText.textBudget - 8)
+            #expect(m.body.hasPrefix(String(repeating: String(repeating: "café ", count: 10) + "\r\n", count: 100)))
+            #expect(!m.body.contains("second part"))
+        }
+    }
+
     @Test("HTML as text: tags, scripts, styles, comments out; entities decoded; blocks on lines")
     func html() {
         let html = "<html><head><style>p {color: red}</style><script>var x = '<b>';</script></head><body><!-- hidden <p> -->"
