@@ -137,6 +137,36 @@ struct VersionedRowsTests {
         #expect(try c.emailCount(account: "b") == 7 && c.emailCount(account: "none") == 0)
     }
 
+    @Test("a flag change updates the message's row in place and leaves its folders' rows; a new blob or folder rewrites them")
+    func updatesInPlace() throws {
+        let c = try catalog()
+        var round = CatalogRound(account: "a")
+        round.upsertEmails = [email("e1"), email("e2")]
+        try c.apply(round)
+        func rowids(_ id: String) throws -> [Int64] {
+            try c.pool.read { db in
+                [try Int64.fetchOne(db, sql: "SELECT rowid FROM email WHERE account = 'a' AND id = ?", arguments: [id]) ?? -1]
+                    + (try Int64.fetchAll(db, sql: "SELECT rowid FROM membership WHERE account = 'a' AND email_id = ? ORDER BY rowid",
+                                          arguments: [id]))
+            }
+        }
+        let before = try rowids("e1")
+        round.upsertEmails = [email("e1", keywords: ["$seen"])]
+        try c.apply(round)
+        // REPLACE deleted and re-inserted both, and with them every index entry.
+        #expect(try rowids("e1") == before)
+        var moved = email("e2", keywords: ["$flagged"], box: "m2")
+        moved.sha256 = String(repeating: "b", count: 64)
+        moved.blobId = "Bother"
+        moved.size = 20
+        round.upsertEmails = [moved]
+        try c.apply(round)
+        let rows = try c.emails(account: "a")
+        #expect(rows["e1"]?.keywords == ["$seen"] && rows["e1"]?.mailboxIds == ["m1"] && rows["e1"]?.blobId == "Be1")
+        #expect(rows["e2"] == moved)
+        #expect(try c.emailCount(account: "a") == 2)
+    }
+
     @Test("the search journal notes every message written while an index follows, and only then")
     func searchJournal() throws {
         let c = try catalog()
