@@ -152,29 +152,11 @@ extension SearchIndex {
         }
         let (condition, arguments) = filter(probing: [])
         // Ordered here, not by SQLite: sorting whole rows was most of a query matching 100,000
-        // messages (its sorter moved 30 MB of rows). A page of results or a ranking finds the ids
-        // first and reads only the rows chosen, in row order, in a second pass.
+        // messages (its sorter moved 30 MB of rows). The ids and dates are found first, and only
+        // the rows chosen are read, in row order, in a second pass.
         let keys: [(id: Int64, received: Double)]
-        if options.sort == .relevance, let ranked = query.rankingExpression {
-            // One FTS5 cursor scores every match: bm25 needs each term's count of documents, which
-            // a cursor computes once. Asked once per match (a subquery per row), ranking 100,000
-            // matches took minutes. Best first, ties newest first; a match the ranked words do not
-            // reach (only a NOT, a date) comes after every ranked one.
-            var score: [Int64: Double] = [:]
-            let scored = try Row.fetchCursor(db, sql: "SELECT rowid, bm25(text) FROM text WHERE text MATCH ?", arguments: [ranked])
-            while let r = try scored.next() { score[r[0]] = r[1] }
-            var found: [(id: Int64, received: Double, score: Double)] = []
-            let rows = try Row.fetchCursor(db, sql: "SELECT d.id, d.received FROM \(from.0) WHERE \(condition)",
-                                           arguments: StatementArguments(from.1 + arguments))
-            while let r = try rows.next() {
-                let id: Int64 = r[0]
-                found.append((id, (r[1] as Double?) ?? -.infinity, score[id] ?? .infinity))
-            }
-            found.sort { a, b in
-                a.score != b.score ? a.score < b.score : a.received != b.received ? a.received > b.received : a.id > b.id
-            }
-            keys = found.prefix(options.limit.map { max(0, $0) } ?? found.count).map { ($0.id, $0.received) }
-        } else if let limit = options.limit, limit <= 1_000, from.0 == "doc d" {
+        let ranked = options.sort == .relevance ? query.rankingExpression : nil
+        if ranked == nil, let limit = options.limit, limit <= 1_000, from.0 == "doc d" {
             // A page of results (what a person reads): the date index yields matches newest first
             // and the scan stops at the limit. 20 of 100,000 matches: 23 ms of SQL instead of 50
             // ms for every match's date; with few matches it reads the whole index (9 ms at 100k).
@@ -198,15 +180,30 @@ extension SearchIndex {
             }
             keys = found.count >= limit ? found : try page(condition, arguments, within: nil)
         } else {
-            // Every match (or more than a page): ids and dates first, ordered here.
-            var found: [(id: Int64, received: Double)] = []
+            // Every match (or more than a page, or a ranking): ids and dates first, ordered here.
+            // A ranking scores every match with one FTS5 cursor: bm25 needs each term's count of
+            // documents, which a cursor computes once; asked once per match (a subquery per row),
+            // ranking 100,000 matches took minutes. Best first, ties newest first; a match the
+            // ranked words do not reach (only a NOT, a date) comes after every ranked one.
+            var score: [Int64: Double] = [:]
+            if let ranked {
+                let scored = try Row.fetchCursor(db, sql: "SELECT rowid, bm25(text) FROM text WHERE text MATCH ?", arguments: [ranked])
+                while let r = try scored.next() { score[r[0]] = r[1] }
+            }
+            var found: [(id: Int64, received: Double, score: Double)] = []
             let rows = try Row.fetchCursor(db, sql: "SELECT d.id, d.received FROM \(from.0) WHERE \(condition)",
                                            arguments: StatementArguments(from.1 + arguments))
             // A message without a date sorts as the oldest, as SQLite orders NULL.
-            while let r = try rows.next() { found.append((r[0], (r[1] as Double?) ?? -.infinity)) }
-            let oldest = options.sort == .oldest
-            found.sort { a, b in a.received != b.received ? (a.received < b.received) == oldest : (a.id < b.id) == oldest }
-            keys = Array(found.prefix(options.limit.map { max(0, $0) } ?? found.count))
+            while let r = try rows.next() {
+                let id: Int64 = r[0]
+                found.append((id, (r[1] as Double?) ?? -.infinity, ranked == nil ? 0 : score[id] ?? .infinity))
+            }
+            let oldest = ranked == nil && options.sort == .oldest
+            found.sort { a, b in
+                a.score != b.score ? a.score < b.score
+                    : a.received != b.received ? (a.received < b.received) == oldest : (a.id < b.id) == oldest
+            }
+            keys = found.prefix(options.limit.map { max(0, $0) } ?? found.count).map { ($0.id, $0.received) }
         }
         // The rows are read a chunk at a time, each in row order (sequential pages), and put back
         // in the order chosen.
