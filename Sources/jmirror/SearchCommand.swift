@@ -137,16 +137,17 @@ struct SearchCommand: AsyncParsableCommand {
                 try search { try printer.print($0) }
                 return
             }
-            var hits: [SearchHit] = []
-            try search { hits += $0 }
+            // One line per thread, its first match in the order asked for: only those are kept.
             var threadCounts: [String: Int] = [:]
             var seen: [String: Int] = [:]
             var kept: [SearchHit] = []
-            for h in hits {
-                let key = h.account + "/" + (h.threadId ?? h.id)
-                if let i = seen[key] { threadCounts[kept[i].account + "/" + kept[i].id, default: 1] += 1; continue }
-                seen[key] = kept.count
-                kept.append(h)
+            try search { chunk in
+                for h in chunk {
+                    let key = h.account + "/" + (h.threadId ?? h.id)
+                    if let i = seen[key] { threadCounts[kept[i].account + "/" + kept[i].id, default: 1] += 1; continue }
+                    seen[key] = kept.count
+                    kept.append(h)
+                }
             }
             try printer.print(Array(kept.prefix(limit ?? Int.max)), threadCounts: threadCounts)
         } catch let e as QueryError {

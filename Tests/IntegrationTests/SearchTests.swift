@@ -258,6 +258,39 @@ extension Integration {
             #expect(r.code == 0 && compared(r.err) == 1, "\(r.err)")
             #expect(try ours("is:flagged").contains(flagged))
         }
+        @Test("--threads: one line per thread (the server's threadId), its newest match, with the thread's count")
+        func threads() async throws {
+            let account = try await ServerAccount.fresh(server, prefix: "th")
+            let inbox = try await account.mailboxId(role: "inbox")
+            func message(_ id: String, _ subject: String, replyTo: [String], day: Int) -> Data {
+                let refs = replyTo.map { "<\($0)@example.org>" }.joined(separator: " ")
+                return Data(("From: Ann <ann@example.org>\r\nTo: bob@example.com\r\nSubject: \(subject)\r\n"
+                    + "Date: \(day) Mar 2024 10:00:00 +0000\r\nMessage-ID: <\(id)@example.org>\r\n"
+                    + (replyTo.isEmpty ? "" : "In-Reply-To: <\(replyTo.last!)@example.org>\r\nReferences: \(refs)\r\n")
+                    + "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nabout the quarterly budget\r\n").utf8)
+            }
+            var ids: [String] = []
+            for (id, subject, refs, day) in [("root", "Budget", [String](), 4), ("r1", "Re: Budget", ["root"], 5),
+                                             ("r2", "Re: Budget", ["root", "r1"], 6), ("lone", "Holiday budget", [], 7)] {
+                ids.append(try await account.importMessage(message(id, subject, replyTo: refs, day: day), mailboxIds: [inbox],
+                                                           receivedAt: "2024-03-0\(day)T10:00:00Z"))
+            }
+            let dir = try CLI.scratch("threads")
+            let cli = CLI(dir: dir, config: writeConfig(in: dir, mirror: dir + "/mirror", account: "main", url: server.hostPort,
+                                                       user: account.user, password: account.password))
+            #expect(try cli.run(["sync"]).code == 0)
+            #expect(try cli.run(["search", "--reindex"]).code == 0)
+            var r = try cli.run(["search", "--threads", "budget"])
+            let lines = r.out.split(separator: "\n").map(String.init)
+            #expect(r.code == 0 && lines.count == 2, "\(r.out)")
+            #expect(lines.first?.hasPrefix("main/\(ids[3])") == true && lines.first?.contains("[") == false, "\(r.out)")
+            #expect(lines.last?.hasPrefix("main/\(ids[2])") == true && lines.last?.contains("Re: Budget [3]") == true, "\(r.out)")
+            r = try cli.run(["search", "--threads", "--output", "ids", "--limit", "1", "budget"])
+            #expect(r.out == "main/\(ids[3])\n", "\(r.out)")
+            r = try cli.run(["search", "--output", "ids", "budget"])
+            #expect(r.out.split(separator: "\n").count == 4)
+        }
+
         @Test("kill -9 while indexing (a sync's update, a --reindex), then a sync: the index equals a fresh --reindex")
         func killWhileIndexing() async throws {
             let account = try await ServerAccount.fresh(server, prefix: "sk")
