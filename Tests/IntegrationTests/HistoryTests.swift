@@ -26,10 +26,22 @@ struct CLI {
     }
 
     static func scratch(_ label: String) throws -> String {
-        let d = FileManager.default.temporaryDirectory.appendingPathComponent("jmirror-\(label)-\(UUID().uuidString)").path
+        let d = scratchRun + "/\(label)-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
         return d
     }
+
+    /// One directory per test run, kept for a look after it; the runs before it are removed
+    /// first (a full run leaves about 2 GB of mirrors, and /tmp filled up over a day of runs).
+    static let scratchRun: String = {
+        let tmp = FileManager.default.temporaryDirectory.path
+        for old in (try? FileManager.default.contentsOfDirectory(atPath: tmp)) ?? [] where old.hasPrefix("jmirror-tests-") {
+            // A run still going (its process alive) keeps its directory.
+            if let pid = Int32(old.dropFirst("jmirror-tests-".count)), kill(pid, 0) == 0, pid != getpid() { continue }
+            try? FileManager.default.removeItem(atPath: tmp + "/" + old)
+        }
+        return tmp + "/jmirror-tests-\(getpid())"
+    }()
 }
 
 /// Every regular file under `root` (relative path → bytes), skipping `skip` prefixes.
