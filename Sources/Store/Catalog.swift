@@ -356,28 +356,34 @@ public final class Catalog: Sendable {
                 // Updated in place, not by REPLACE's delete and insert: SQLite rewrites only the
                 // indexes whose columns are set, so a flag change sets only keywords and JSON, and
                 // the folders' rows stay when the folders did. At 100k messages, 100 flag changes
-                // wrote 1,076 pages in this transaction.
-                let arguments: StatementArguments = [a, e.id, e.blobId, e.sha256, e.size, e.receivedAt?.timeIntervalSince1970,
-                                                     Catalog.encodeSet(e.keywords), e.json]
-                try run("""
-                    UPDATE email SET keywords = ?7, json = ?8
-                    WHERE account = ?1 AND id = ?2 AND blob_id = ?3 AND sha256 IS ?4 AND size = ?5 AND received_at IS ?6
-                    """, arguments)
-                if db.changesCount == 0 {
-                    if try Int.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM email WHERE account = ? AND id = ?"), arguments: [a, e.id]) == nil {
-                        added += 1
+                // wrote 1,076 pages in this transaction. One lookup per message, as before.
+                let received = e.receivedAt?.timeIntervalSince1970
+                let keywords = Catalog.encodeSet(e.keywords)
+                let old = try Row.fetchOne(db.cachedStatement(sql: "SELECT blob_id, sha256, size, received_at FROM email WHERE account = ? AND id = ?"),
+                                           arguments: [a, e.id])
+                if let old {
+                    if old[0] as String == e.blobId && old[1] as String? == e.sha256 && old[2] as Int == e.size && old[3] as Double? == received {
+                        try run("UPDATE email SET keywords = ?, json = ? WHERE account = ? AND id = ?", [keywords, e.json, a, e.id])
+                    } else {
+                        try run("""
+                            UPDATE email SET blob_id = ?, sha256 = ?, size = ?, received_at = ?, keywords = ?, json = ?
+                            WHERE account = ? AND id = ?
+                            """, [e.blobId, e.sha256, e.size, received, keywords, e.json, a, e.id])
                     }
+                    let folders = try String.fetchSet(db.cachedStatement(sql: "SELECT mailbox_id FROM membership WHERE account = ? AND email_id = ?"),
+                                                      arguments: [a, e.id])
+                    if folders != e.mailboxIds {
+                        try run("DELETE FROM membership WHERE account = ? AND email_id = ?", [a, e.id])
+                        for m in e.mailboxIds {
+                            try run("INSERT INTO membership(account, email_id, mailbox_id) VALUES (?, ?, ?)", [a, e.id, m])
+                        }
+                    }
+                } else {
+                    added += 1
                     try run("""
-                        INSERT INTO email(account, id, blob_id, sha256, size, received_at, keywords, json)
-                        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                        ON CONFLICT(account, id) DO UPDATE SET blob_id = excluded.blob_id, sha256 = excluded.sha256,
-                            size = excluded.size, received_at = excluded.received_at, keywords = excluded.keywords, json = excluded.json
-                        """, arguments)
-                }
-                let folders = try String.fetchSet(db.cachedStatement(sql: "SELECT mailbox_id FROM membership WHERE account = ? AND email_id = ?"),
-                                                  arguments: [a, e.id])
-                if folders != e.mailboxIds {
-                    try run("DELETE FROM membership WHERE account = ? AND email_id = ?", [a, e.id])
+                        INSERT INTO email(account, id, blob_id, sha256, size, received_at, keywords, json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                        """, [a, e.id, e.blobId, e.sha256, e.size, received, keywords, e.json])
+                    // A message the catalog does not hold has no folder rows: they go with it.
                     for m in e.mailboxIds {
                         try run("INSERT INTO membership(account, email_id, mailbox_id) VALUES (?, ?, ?)", [a, e.id, m])
                     }
